@@ -1,0 +1,5 @@
+import type { Command } from '../runtime/command.js';
+import { validateModel } from './validate-model.js';
+
+/** Every command the CLI knows; each also has an action under actions/<name>/. */
+export const commands: Command<any>[] = [validateModel];

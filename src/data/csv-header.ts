@@ -1,0 +1,73 @@
+import { open } from 'node:fs/promises';
+import { gunzipSync } from 'node:zlib';
+import { ConfigurationError } from '../errors.js';
+import type { DataFile } from './files.js';
+
+const HEAD_BYTES = 1 << 16;
+
+/**
+ * The header row of a CSV/TSV file, read by us rather than DuckDB's sniffer: the sniffer guesses
+ * from a sample and can mistake a ragged first row for the header, which would turn one bad line
+ * into a confusing "column not found" error.
+ */
+export async function readCsvHeader(file: DataFile): Promise<string[]> {
+  const handle = await open(file.path, 'r').catch((e: NodeJS.ErrnoException) => {
+    throw new ConfigurationError(`cannot read the file (${e.code ?? e.message})`, file.path);
+  });
+  let head: Buffer;
+  try {
+    const buf = Buffer.alloc(HEAD_BYTES);
+    const { bytesRead } = await handle.read(buf, 0, HEAD_BYTES, 0);
+    head = buf.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+  if (file.gzip) head = gunzipHead(head, file.path);
+  let text = head.toString('utf8');
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  if (text.trim() === '') {
+    throw new ConfigurationError('the file is empty: expected a header row and at least one data row', file.path);
+  }
+  return splitRecord(firstRecord(text), file.format === 'tsv' ? '\t' : ',');
+}
+
+function gunzipHead(head: Buffer, path: string): Buffer {
+  try {
+    // A truncated gzip stream is expected here (we only read the first block): finishFlush keeps what decoded.
+    return gunzipSync(head, { finishFlush: 2 /* Z_SYNC_FLUSH */ });
+  } catch (e) {
+    throw new ConfigurationError(`not a valid gzip file (${(e as Error).message})`, path);
+  }
+}
+
+function firstRecord(text: string): string {
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '"') quoted = !quoted;
+    else if (!quoted && (ch === '\n' || ch === '\r')) return text.slice(0, i);
+  }
+  return text;
+}
+
+export function splitRecord(line: string, delimiter: string): string[] {
+  const fields: string[] = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const ch = line[i];
+    if (quoted) {
+      if (ch === '"' && line[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else if (ch === '"') quoted = false;
+      else field += ch;
+    } else if (ch === '"') quoted = true;
+    else if (ch === delimiter) {
+      fields.push(field);
+      field = '';
+    } else field += ch;
+  }
+  fields.push(field);
+  return fields.map((f) => f.trim());
+}

@@ -1,0 +1,231 @@
+import type { DuckDBConnection, DuckDBInstance, DuckDBVector } from '@duckdb/node-api';
+import { ConfigurationError } from '../errors.js';
+import type { Logger } from '../logging.js';
+import { loadDuckDB } from '../native/index.js';
+import { readCsvHeader } from './csv-header.js';
+import type { DataFile } from './files.js';
+
+/** How a column is read: as numbers of a given width, as text, or coded against a known list of values. */
+export type ColumnRead =
+  | { name: string; as: 'float32' | 'float64' | 'int64' | 'bool' | 'text' }
+  /** Code = index of the value in `values`, -1 when the cell is not in the list or empty. Done in SQL: no per-row strings in JS. */
+  | { name: string; as: 'code'; values: string[] };
+
+export type ColumnData =
+  | { as: 'float32'; data: Float32Array; nulls: Uint8Array | null }
+  | { as: 'float64'; data: Float64Array; nulls: Uint8Array | null }
+  | { as: 'int64'; data: BigInt64Array; nulls: Uint8Array | null }
+  | { as: 'bool'; data: Uint8Array; nulls: Uint8Array | null }
+  | { as: 'text'; data: (string | null)[]; nulls: Uint8Array | null }
+  | { as: 'code'; data: Int32Array; nulls: null };
+
+export interface Chunk {
+  /** Index of the chunk's first row within its file (0 = the first data row). */
+  firstRow: number;
+  rows: number;
+  columns: ColumnData[];
+}
+
+const SQL_TYPE = { float32: 'FLOAT', float64: 'DOUBLE', int64: 'BIGINT', bool: 'BOOLEAN', text: 'VARCHAR' } as const;
+
+const literal = (s: string) => `'${s.replaceAll("'", "''")}'`;
+const ident = (s: string) => `"${s.replaceAll('"', '""')}"`;
+
+/** The data engine: DuckDB reading CSV/TSV/gzip/Parquet out of core and handing back typed column chunks. */
+export class Engine {
+  private constructor(
+    private readonly instance: DuckDBInstance,
+    private readonly conn: DuckDBConnection,
+  ) {}
+
+  static async open(logger: Logger): Promise<Engine> {
+    const duckdb = await loadDuckDB(logger);
+    const instance = await duckdb.DuckDBInstance.create(':memory:');
+    return new Engine(instance, await instance.connect());
+  }
+
+  close(): void {
+    this.conn.closeSync();
+    this.instance.closeSync();
+  }
+
+  async glob(pattern: string): Promise<string[]> {
+    const result = await this.conn.runAndReadAll(`SELECT file FROM glob(${literal(pattern)}) ORDER BY file`);
+    return result.getRowsJS().map((row) => String(row[0]));
+  }
+
+  /** Column names in file order. */
+  async columns(file: DataFile): Promise<string[]> {
+    if (file.format !== 'parquet') {
+      const names = await readCsvHeader(file);
+      const seen = new Set<string>();
+      names.forEach((name, i) => {
+        if (name === '') throw new ConfigurationError(`column ${i + 1} of the header has no name`, file.path);
+        if (seen.has(name)) throw new ConfigurationError(`the header names column "${name}" twice`, file.path);
+        seen.add(name);
+      });
+      return names;
+    }
+    const result = await this.run(`DESCRIBE SELECT * FROM ${this.source(file, [], [])}`, file);
+    return result.map((row) => String(row[0]));
+  }
+
+  /** Parquet column types, to refuse a text column where numbers are expected before reading it. */
+  async parquetTypes(file: DataFile): Promise<Map<string, string>> {
+    const rows = await this.run(`DESCRIBE SELECT * FROM ${this.source(file, [], [])}`, file);
+    return new Map(rows.map((row) => [String(row[0]), String(row[1])]));
+  }
+
+  /** Distinct values of a column across files with their counts (null = empty cell). */
+  async valueCounts(files: DataFile[], header: string[], column: string): Promise<Map<string | null, number>> {
+    const counts = new Map<string | null, number>();
+    for (const file of files) {
+      const sql = `SELECT CAST(${ident(column)} AS VARCHAR), count(*) FROM ${this.source(file, header, [])} GROUP BY ALL`;
+      for (const [value, n] of await this.run(sql, file)) {
+        const key = value === null ? null : String(value);
+        counts.set(key, (counts.get(key) ?? 0) + Number(n));
+      }
+    }
+    return counts;
+  }
+
+  /** Up to `max` distinct non-empty values of a column across files; null when there are more. */
+  async fewDistinct(files: DataFile[], header: string[], column: string, max: number): Promise<string[] | null> {
+    const values = new Set<string>();
+    for (const file of files) {
+      const sql = `SELECT DISTINCT CAST(${ident(column)} AS VARCHAR) AS v FROM ${this.source(file, header, [])} WHERE v IS NOT NULL LIMIT ${max + 1}`;
+      for (const [v] of await this.run(sql, file)) values.add(String(v));
+      if (values.size > max) return null;
+    }
+    return [...values];
+  }
+
+  /** Streams the requested columns of one file, in file order, a DuckDB vector (2,048 rows) at a time. */
+  async *stream(file: DataFile, header: string[], reads: ColumnRead[]): AsyncGenerator<Chunk> {
+    const typed = new Map<string, string>();
+    for (const r of reads) if (r.as !== 'code') typed.set(r.name, SQL_TYPE[r.as]);
+    const select = reads.map((r) =>
+      r.as === 'code'
+        ? // list_position is 1-based and NULL (or 0) when absent; -1 marks "not in the list" for the caller.
+          `coalesce(nullif(list_position([${r.values.map(literal).join(',')}], CAST(${ident(r.name)} AS VARCHAR)), 0), 0)::INTEGER - 1`
+        : file.format === 'parquet'
+          ? `CAST(${ident(r.name)} AS ${SQL_TYPE[r.as]})`
+          : ident(r.name),
+    );
+    const sql = `SELECT ${select.join(', ')} FROM ${this.source(file, header, [...typed])}`;
+    let result: Awaited<ReturnType<DuckDBConnection['stream']>>;
+    try {
+      result = await this.conn.stream(sql);
+    } catch (e) {
+      throw dataError(e, file);
+    }
+    let firstRow = 0;
+    for (;;) {
+      let chunk: Awaited<ReturnType<typeof result.fetchChunk>>;
+      try {
+        chunk = await result.fetchChunk();
+      } catch (e) {
+        throw dataError(e, file);
+      }
+      if (!chunk || chunk.rowCount === 0) return;
+      const rows = chunk.rowCount;
+      const columns = reads.map((r, i) => columnData(r, chunk.getColumnVector(i), rows));
+      yield { firstRow, rows, columns };
+      firstRow += rows;
+    }
+  }
+
+  private source(file: DataFile, header: string[], typed: [string, string][]): string {
+    if (file.format === 'parquet') return `read_parquet(${literal(file.path)})`;
+    const types = new Map(typed);
+    // Every column is declared so that DuckDB never guesses; unread ones stay text (projection skips them).
+    const columns = header.map((name) => `${literal(name)}: ${literal(types.get(name) ?? 'VARCHAR')}`).join(', ');
+    const options = [
+      'header = true',
+      'auto_detect = false',
+      `delim = ${literal(file.format === 'tsv' ? '\t' : ',')}`,
+      `quote = '"'`,
+      `escape = '"'`,
+      `compression = ${literal(file.gzip ? 'gzip' : 'none')}`,
+      header.length > 0 ? `columns = {${columns}}` : '',
+    ].filter(Boolean);
+    return `read_csv(${literal(file.path)}, ${options.join(', ')})`;
+  }
+
+  private async run(sql: string, file: DataFile): Promise<unknown[][]> {
+    try {
+      return (await this.conn.runAndReadAll(sql)).getRowsJS() as unknown[][];
+    } catch (e) {
+      throw dataError(e, file);
+    }
+  }
+}
+
+/** Reads a DuckDB vector's backing storage directly: per-item accessors would cost a call per cell. */
+function columnData(read: ColumnRead, vector: DuckDBVector, rows: number): ColumnData {
+  const raw = vector as unknown as { items?: ArrayLike<unknown>; validity?: { data?: unknown; itemValid(i: number): boolean } };
+  const nulls = nullMask(raw.validity, rows);
+  switch (read.as) {
+    case 'float32':
+      return { as: 'float32', data: raw.items as Float32Array, nulls };
+    case 'float64':
+      return { as: 'float64', data: raw.items as Float64Array, nulls };
+    case 'int64':
+      return { as: 'int64', data: raw.items as BigInt64Array, nulls };
+    case 'code':
+      return { as: 'code', data: raw.items as Int32Array, nulls: null };
+    case 'bool': {
+      const data = new Uint8Array(rows);
+      for (let i = 0; i < rows; i++) data[i] = vector.getItem(i) === true ? 1 : 0;
+      return { as: 'bool', data, nulls };
+    }
+    case 'text': {
+      const data: (string | null)[] = new Array(rows);
+      for (let i = 0; i < rows; i++) data[i] = vector.getItem(i) as string | null;
+      return { as: 'text', data, nulls };
+    }
+  }
+}
+
+function nullMask(validity: { data?: unknown; itemValid(i: number): boolean } | undefined, rows: number) {
+  // DuckDB leaves the validity mask unallocated when every value in the vector is valid.
+  if (!validity || !validity.data) return null;
+  let mask: Uint8Array | null = null;
+  for (let i = 0; i < rows; i++) {
+    if (!validity.itemValid(i)) {
+      mask ??= new Uint8Array(rows);
+      mask[i] = 1;
+    }
+  }
+  return mask;
+}
+
+/** Turns DuckDB's CSV errors into one line that names the file, line, column and value, and says what to do. */
+export function dataError(e: unknown, file: DataFile): ConfigurationError {
+  const message = e instanceof Error ? e.message : String(e);
+  const line = /CSV Error on Line: (\d+)/.exec(message)?.[1];
+  const where = line ? `${file.path}, line ${line}` : file.path;
+  const conversion = /converting column "([^"]+)"\. Could not convert string "([^"]*)" to '(\w+)'/.exec(message);
+  if (conversion) {
+    const [, column, value, type] = conversion;
+    return new ConfigurationError(
+      `column "${column}": "${value}" is not a valid ${type.toLowerCase()}; fix the value, or leave the column out of feature-columns`,
+      where,
+    );
+  }
+  const ragged = /Expected Number of Columns: (\d+) Found: (\d+)/.exec(message);
+  if (ragged) {
+    return new ConfigurationError(
+      `the row has ${ragged[2]} fields but the header has ${ragged[1]}; fix the row (quote fields that contain the delimiter)`,
+      where,
+    );
+  }
+  if (/No files found/.test(message)) return new ConfigurationError('file not found', file.path);
+  if (/gzip|GZIP/.test(message)) return new ConfigurationError(`cannot decompress: ${firstLine(message)}`, where);
+  if (/parquet|Parquet|magic bytes/.test(message) && file.format === 'parquet') {
+    return new ConfigurationError(`not a readable Parquet file: ${firstLine(message)}`, where);
+  }
+  return new ConfigurationError(`cannot read the data: ${firstLine(message)}`, where);
+}
+
+const firstLine = (s: string) => s.split('\n')[0];

@@ -1,0 +1,480 @@
+/**
+ * Classification metrics that agree with scikit-learn 1.2.1 to 1e-9 (checked against committed fixtures).
+ *
+ * Every metric is a function of weighted sufficient statistics: a confusion matrix, a sum of per-row log
+ * losses and, per scored class, the positive/negative weight at each distinct score. The point estimate
+ * uses unit weights; the paired bootstrap in significance.ts reuses the same code with Poisson weights, so
+ * the two can never disagree on what a metric means.
+ */
+
+export interface ClassificationInput {
+  /** Class names; index = class id. May include labels seen only in the data. */
+  classes: string[];
+  /** How many leading classes have a proba column (default classes.length); later labels are unknown to the model. */
+  scoreClasses?: number;
+  /** Class id per row. */
+  yTrue: Int32Array;
+  /** Predicted class id per row. */
+  yPred: Int32Array;
+  /** N * scoreClasses, row-major; absent when the model gives no scores. */
+  proba?: Float32Array | Float64Array;
+  /** Binary problems: which class is "positive" (default 1). */
+  positiveIndex?: number;
+}
+
+export type MetricValues = Record<string, number | null>;
+
+export interface PerClassMetrics {
+  label: string;
+  precision: number;
+  recall: number;
+  f1: number;
+  support: number;
+}
+
+export interface ClassificationResult {
+  /** Flat metric name -> value; null = not computable (the reason is in notes). */
+  metrics: MetricValues;
+  perClass: PerClassMetrics[];
+  /** Rows = true, columns = predicted, as sklearn's confusion_matrix. */
+  confusionMatrix: { labels: string[]; matrix: number[][] };
+  /** Why a metric is null, zero-division warnings and the like: one short sentence each. */
+  notes: string[];
+}
+
+/** The ranking metrics need only, per distinct score, how much positive and negative weight sits there. */
+interface ScoreColumn {
+  /** Per row: 2 * (rank of its score among the distinct scores, ascending) + (1 when the row is positive). */
+  readonly bucket: Int32Array;
+  readonly distinctScores: number;
+  /** Class name, for notes. */
+  readonly label: string;
+}
+
+interface PreparedScores {
+  /** Per-row log loss after sklearn's clipping and row renormalisation. */
+  readonly rowLoss: Float64Array;
+  /** Binary scores: the positive class only. Multiclass: every scored class, one-vs-rest. */
+  readonly columns: ScoreColumn[];
+}
+
+/** Everything derived once from an input; sums over any weighting of its rows give every metric. */
+export interface PreparedClassification {
+  readonly rows: number;
+  /** Two classes: the problem also reports precision, recall and f1 of the positive class. */
+  readonly binary: boolean;
+  /** Names of the labels present in y_true or y_pred, in class-id order: sklearn's inferred label set. */
+  readonly labels: string[];
+  /** Index into `labels` of the positive class; -1 when not binary or when the class is absent from the data. */
+  readonly positive: number;
+  readonly positiveName: string;
+  /** Per row: trueLabel * labels.length + predictedLabel, i.e. the confusion-matrix cell it falls in. */
+  readonly cell: Int32Array;
+  readonly scores: PreparedScores | null;
+  /** Why roc_auc, pr_auc and log_loss are null, when scores is null. */
+  readonly noScores: string;
+}
+
+export interface ClassificationSums {
+  weight: number;
+  /** labels.length x labels.length, row-major, rows = true. */
+  readonly confusion: Float64Array;
+  loss: number;
+  /** One per score column: weight of negatives at 2r, of positives at 2r + 1, r = ascending score rank. */
+  readonly buckets: Float64Array[];
+}
+
+const LABEL_METRICS = [
+  'accuracy',
+  'balanced_accuracy',
+  'precision_macro',
+  'recall_macro',
+  'f1_macro',
+  'precision_micro',
+  'recall_micro',
+  'f1_micro',
+  'precision_weighted',
+  'recall_weighted',
+  'f1_weighted',
+  'mcc',
+] as const;
+const BINARY_METRICS = ['precision', 'recall', 'f1'] as const;
+const SCORE_METRICS = ['roc_auc', 'pr_auc', 'log_loss'] as const;
+
+export function classificationMetrics(input: ClassificationInput): ClassificationResult {
+  const prepared = prepareClassification(input);
+  const sums = createClassificationSums(prepared);
+  accumulateClassification(prepared, new Uint8Array(prepared.rows).fill(1), sums);
+  const notes: string[] = [];
+  const metrics = classificationFromSums(prepared, sums, notes);
+  const L = prepared.labels.length;
+  const stats = labelStats(sums.confusion, L);
+  return {
+    metrics,
+    perClass: prepared.labels.map((label, l) => ({
+      label,
+      precision: stats.precision[l],
+      recall: stats.recall[l],
+      f1: stats.f1[l],
+      support: stats.support[l],
+    })),
+    confusionMatrix: {
+      labels: prepared.labels,
+      matrix: prepared.labels.map((_, t) => Array.from(sums.confusion.subarray(t * L, (t + 1) * L))),
+    },
+    notes,
+  };
+}
+
+export function prepareClassification(input: ClassificationInput): PreparedClassification {
+  const { classes, yTrue, yPred } = input;
+  const rows = yTrue.length;
+  if (yPred.length !== rows) throw new RangeError(`yTrue has ${rows} rows but yPred has ${yPred.length}`);
+  const labelOf = new Int32Array(classes.length).fill(-1);
+  for (const ids of [yTrue, yPred]) {
+    for (let i = 0; i < rows; i++) {
+      const id = ids[i];
+      if (!(id >= 0 && id < classes.length)) throw new RangeError(`class id ${id} at row ${i} is not in classes`);
+      labelOf[id] = 0;
+    }
+  }
+  const labels: string[] = [];
+  for (let id = 0; id < classes.length; id++) if (labelOf[id] === 0) labelOf[id] = labels.push(classes[id]) - 1;
+  const L = labels.length;
+  const cell = new Int32Array(rows);
+  for (let i = 0; i < rows; i++) cell[i] = labelOf[yTrue[i]] * L + labelOf[yPred[i]];
+
+  const binary = classes.length === 2;
+  const positiveIndex = input.positiveIndex ?? 1;
+  const { scores, reason } = prepareScores(input, positiveIndex);
+  return {
+    rows,
+    binary,
+    labels,
+    positive: binary ? labelOf[positiveIndex] : -1,
+    positiveName: classes[positiveIndex] ?? '',
+    cell,
+    scores,
+    noScores: reason,
+  };
+}
+
+function prepareScores(
+  input: ClassificationInput,
+  positiveIndex: number,
+): { scores: PreparedScores | null; reason: string } {
+  const { classes, yTrue, proba } = input;
+  const k = input.scoreClasses ?? classes.length;
+  const unavailable = (why: string) => ({ scores: null, reason: `${why}: roc_auc, pr_auc and log_loss are null.` });
+  if (!proba) return unavailable('The model gives no probabilities');
+  if (proba.length !== yTrue.length * k) {
+    throw new RangeError(`proba has ${proba.length} values, expected ${yTrue.length} rows x ${k} classes`);
+  }
+  if (k < 2) return unavailable('The model scores fewer than two classes');
+  const unknown = new Set<string>();
+  for (let i = 0; i < yTrue.length; i++) if (yTrue[i] >= k) unknown.add(classes[yTrue[i]]);
+  if (unknown.size > 0) return unavailable(`y_true holds labels the model cannot score (${[...unknown].join(', ')})`);
+  for (let i = 0; i < proba.length; i++) {
+    if (!Number.isFinite(proba[i])) return unavailable('The probabilities contain NaN or infinite values');
+  }
+  // sklearn 1.2.1 clips with the machine epsilon of the input's dtype.
+  const eps = proba instanceof Float32Array ? 2 ** -23 : Number.EPSILON;
+  const scoredIds = k === 2 ? [positiveIndex] : Array.from({ length: k }, (_, c) => c);
+  return {
+    scores: {
+      rowLoss: rowLogLoss(proba, k, yTrue, eps),
+      columns: scoredIds.map((c) => scoreColumn(proba, k, c, yTrue, classes[c])),
+    },
+    reason: '',
+  };
+}
+
+/** sklearn's log_loss per row: clip to [eps, 1 - eps], renormalise the row, take -log of the true class. */
+function rowLogLoss(proba: Float32Array | Float64Array, k: number, yTrue: Int32Array, eps: number): Float64Array {
+  const loss = new Float64Array(yTrue.length);
+  const clip = (p: number) => Math.min(Math.max(p, eps), 1 - eps);
+  for (let i = 0, base = 0; i < yTrue.length; i++, base += k) {
+    let sum = 0;
+    for (let j = 0; j < k; j++) sum += clip(proba[base + j]);
+    loss[i] = -Math.log(clip(proba[base + yTrue[i]]) / sum);
+  }
+  return loss;
+}
+
+/** Sorts the column once; ties share a rank, which is how sklearn's curves treat them. */
+function scoreColumn(
+  proba: Float32Array | Float64Array,
+  k: number,
+  column: number,
+  yTrue: Int32Array,
+  label: string,
+): ScoreColumn {
+  const rows = yTrue.length;
+  const sorted = new Float64Array(rows);
+  for (let i = 0; i < rows; i++) sorted[i] = proba[i * k + column];
+  sorted.sort();
+  let distinct = 0;
+  for (let i = 0; i < rows; i++) if (distinct === 0 || sorted[i] !== sorted[distinct - 1]) sorted[distinct++] = sorted[i];
+  const bucket = new Int32Array(rows);
+  for (let i = 0; i < rows; i++) {
+    const rank = lowerBound(sorted, distinct, proba[i * k + column]);
+    bucket[i] = 2 * rank + (yTrue[i] === column ? 1 : 0);
+  }
+  return { bucket, distinctScores: distinct, label };
+}
+
+function lowerBound(sorted: Float64Array, length: number, value: number): number {
+  let lo = 0;
+  let hi = length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid] < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+export function createClassificationSums(prepared: PreparedClassification): ClassificationSums {
+  const L = prepared.labels.length;
+  return {
+    weight: 0,
+    confusion: new Float64Array(L * L),
+    loss: 0,
+    buckets: (prepared.scores?.columns ?? []).map((c) => new Float64Array(2 * c.distinctScores)),
+  };
+}
+
+/** Overwrites `sums` with the statistics of the rows weighted by `weights` (one small integer per row). */
+export function accumulateClassification(
+  prepared: PreparedClassification,
+  weights: Uint8Array,
+  sums: ClassificationSums,
+): void {
+  const { cell, rows, scores } = prepared;
+  const { confusion } = sums;
+  confusion.fill(0);
+  let weight = 0;
+  for (let i = 0; i < rows; i++) {
+    const w = weights[i];
+    weight += w;
+    confusion[cell[i]] += w;
+  }
+  sums.weight = weight;
+  if (!scores) return;
+  const { rowLoss } = scores;
+  let loss = 0;
+  for (let i = 0; i < rows; i++) loss += weights[i] * rowLoss[i];
+  sums.loss = loss;
+  scores.columns.forEach(({ bucket }, c) => {
+    const into = sums.buckets[c];
+    into.fill(0);
+    for (let i = 0; i < rows; i++) into[bucket[i]] += weights[i];
+  });
+}
+
+interface LabelStats {
+  support: Float64Array;
+  predicted: Float64Array;
+  correct: Float64Array;
+  precision: Float64Array;
+  recall: Float64Array;
+  f1: Float64Array;
+}
+
+/** Per-label counts and scores; sklearn's zero_division="warn" sets an ill-defined ratio to 0. */
+function labelStats(confusion: Float64Array, L: number): LabelStats {
+  const s: LabelStats = {
+    support: new Float64Array(L),
+    predicted: new Float64Array(L),
+    correct: new Float64Array(L),
+    precision: new Float64Array(L),
+    recall: new Float64Array(L),
+    f1: new Float64Array(L),
+  };
+  for (let t = 0; t < L; t++) {
+    for (let p = 0; p < L; p++) {
+      const count = confusion[t * L + p];
+      s.support[t] += count;
+      s.predicted[p] += count;
+    }
+    s.correct[t] = confusion[t * L + t];
+  }
+  for (let l = 0; l < L; l++) {
+    const p = s.predicted[l] > 0 ? s.correct[l] / s.predicted[l] : 0;
+    const r = s.support[l] > 0 ? s.correct[l] / s.support[l] : 0;
+    s.precision[l] = p;
+    s.recall[l] = r;
+    // Same operation order as sklearn's (1 + beta2) * precision * recall / denom.
+    s.f1[l] = p + r > 0 ? (2 * p * r) / (p + r) : 0;
+  }
+  return s;
+}
+
+const sum = (values: Float64Array) => values.reduce((a, b) => a + b, 0);
+const mean = (values: Float64Array) => sum(values) / values.length;
+const weightedMean = (values: Float64Array, weights: Float64Array) =>
+  values.reduce((acc, v, i) => acc + v * weights[i], 0) / sum(weights);
+const harmonic = (p: number, r: number) => (p + r > 0 ? (2 * p * r) / (p + r) : 0);
+
+/**
+ * Every metric from the sums. `notes` collects the explanations for the point estimate; the bootstrap
+ * passes null because a resample's warnings are noise.
+ */
+export function classificationFromSums(
+  prepared: PreparedClassification,
+  sums: ClassificationSums,
+  notes: string[] | null,
+): MetricValues {
+  const out: MetricValues = {};
+  const names = [...LABEL_METRICS, ...(prepared.binary ? BINARY_METRICS : []), ...SCORE_METRICS];
+  if (sums.weight === 0) {
+    for (const name of names) out[name] = null;
+    notes?.push('There are no rows: no metric can be computed.');
+    return out;
+  }
+  Object.assign(out, labelMetrics(prepared, sums.confusion, notes));
+  Object.assign(out, scoreMetrics(prepared, sums, notes));
+  return out;
+}
+
+function labelMetrics(prepared: PreparedClassification, confusion: Float64Array, notes: string[] | null) {
+  const { labels, positive, binary } = prepared;
+  const L = labels.length;
+  const s = labelStats(confusion, L);
+  const total = sum(s.support);
+  const correct = sum(s.correct);
+  const out: MetricValues = {};
+  out.accuracy = correct / total;
+  // sklearn drops labels absent from y_true (their recall is undefined) before averaging.
+  const seen = s.recall.filter((_, l) => s.support[l] > 0);
+  out.balanced_accuracy = mean(seen);
+  out.precision_macro = mean(s.precision);
+  out.recall_macro = mean(s.recall);
+  out.f1_macro = mean(s.f1);
+  // The label set is every label in the data, so micro precision and recall both equal accuracy.
+  const microP = correct / sum(s.predicted);
+  const microR = correct / total;
+  out.precision_micro = microP;
+  out.recall_micro = microR;
+  out.f1_micro = harmonic(microP, microR);
+  out.precision_weighted = weightedMean(s.precision, s.support);
+  out.recall_weighted = weightedMean(s.recall, s.support);
+  out.f1_weighted = weightedMean(s.f1, s.support);
+  out.mcc = matthews(s, correct, total);
+  if (binary) {
+    out.precision = positive >= 0 ? s.precision[positive] : 0;
+    out.recall = positive >= 0 ? s.recall[positive] : 0;
+    out.f1 = positive >= 0 ? s.f1[positive] : 0;
+  }
+  labels.forEach((label, l) => {
+    out[`precision.${label}`] = s.precision[l];
+    out[`recall.${label}`] = s.recall[l];
+    out[`f1.${label}`] = s.f1[l];
+  });
+  if (notes) explainLabelMetrics(prepared, s, out.mcc, notes);
+  return out;
+}
+
+/** sklearn's multiclass formula; 0 when either marginal is a single class (sklearn returns 0 silently). */
+function matthews(s: LabelStats, correct: number, total: number): number {
+  let truePred = 0;
+  let predPred = 0;
+  let trueTrue = 0;
+  for (let l = 0; l < s.support.length; l++) {
+    truePred += s.support[l] * s.predicted[l];
+    predPred += s.predicted[l] * s.predicted[l];
+    trueTrue += s.support[l] * s.support[l];
+  }
+  const covYtYp = correct * total - truePred;
+  const covYpYp = total * total - predPred;
+  const covYtYt = total * total - trueTrue;
+  return covYpYp * covYtYt === 0 ? 0 : covYtYp / Math.sqrt(covYtYt * covYpYp);
+}
+
+function explainLabelMetrics(prepared: PreparedClassification, s: LabelStats, mcc: number | null, notes: string[]) {
+  const { labels, positive, binary, positiveName } = prepared;
+  const list = (mask: (l: number) => boolean) => labels.filter((_, l) => mask(l)).join(', ');
+  const neverPredicted = list((l) => s.predicted[l] === 0);
+  if (neverPredicted) {
+    notes.push(
+      `Precision is ill-defined for labels never predicted (${neverPredicted}): set to 0, as scikit-learn's zero_division="warn".`,
+    );
+  }
+  const absent = list((l) => s.support[l] === 0);
+  if (absent) {
+    notes.push(
+      `Recall is ill-defined for labels absent from y_true (${absent}): set to 0, as scikit-learn's zero_division="warn"; balanced_accuracy leaves them out.`,
+    );
+  }
+  if (binary && positive < 0) {
+    notes.push(`The positive class ${positiveName} is absent from y_true and y_pred: precision, recall and f1 are 0.`);
+  }
+  if (mcc === 0 && (s.predicted.filter((c) => c > 0).length < 2 || s.support.filter((c) => c > 0).length < 2)) {
+    notes.push('MCC is undefined when y_true or y_pred holds a single class: set to 0, as scikit-learn does.');
+  }
+}
+
+function scoreMetrics(prepared: PreparedClassification, sums: ClassificationSums, notes: string[] | null) {
+  const { scores } = prepared;
+  if (!scores) {
+    notes?.push(prepared.noScores);
+    return { roc_auc: null, pr_auc: null, log_loss: null };
+  }
+  const { columns } = scores;
+  const auc = sums.buckets.map((b, c) => rocAuc(b, columns[c].distinctScores));
+  const ap = sums.buckets.map((b, c) => averagePrecision(b, columns[c].distinctScores));
+  if (notes) {
+    const oneClass = columns.filter((_, c) => Number.isNaN(auc[c])).map((c) => c.label);
+    if (oneClass.length > 0) {
+      notes.push(
+        columns.length === 1
+          ? 'roc_auc is undefined: y_true holds only one class.'
+          : `roc_auc (one-vs-rest) is undefined: class ${oneClass.join(', ')} is absent from y_true or is all of it.`,
+      );
+    }
+    const noPositives = columns.filter((_, c) => Number.isNaN(ap[c])).map((c) => c.label);
+    if (noPositives.length > 0) {
+      notes.push(`Average precision is 0 for ${noPositives.join(', ')}: no row of y_true has it (as scikit-learn).`);
+    }
+  }
+  const rocAucValue = auc.reduce((a, b) => a + b, 0) / auc.length;
+  // sklearn warns and returns 0 for a class without positives; it still counts in the macro mean.
+  const prAucValue = ap.reduce((a, b) => a + (Number.isNaN(b) ? 0 : b), 0) / ap.length;
+  return {
+    roc_auc: Number.isNaN(rocAucValue) ? null : rocAucValue,
+    pr_auc: prAucValue,
+    log_loss: sums.loss / sums.weight,
+  };
+}
+
+/** Mann-Whitney form of the ROC area: each negative counts the positives above it, ties as one half. */
+function rocAuc(buckets: Float64Array, distinct: number): number {
+  let positives = 0;
+  let negatives = 0;
+  let area = 0;
+  for (let r = distinct - 1; r >= 0; r--) {
+    const neg = buckets[2 * r];
+    const pos = buckets[2 * r + 1];
+    area += neg * (positives + pos / 2);
+    positives += pos;
+    negatives += neg;
+  }
+  return positives > 0 && negatives > 0 ? area / (positives * negatives) : Number.NaN;
+}
+
+/**
+ * sklearn's average_precision_score: sum over thresholds (descending) of the recall step times the
+ * precision there. NaN when there are no positives (sklearn then warns and returns 0).
+ */
+function averagePrecision(buckets: Float64Array, distinct: number): number {
+  let tp = 0;
+  let fp = 0;
+  let area = 0;
+  for (let r = distinct - 1; r >= 0; r--) {
+    const pos = buckets[2 * r + 1];
+    tp += pos;
+    fp += buckets[2 * r];
+    if (pos > 0) area += pos * (tp / (tp + fp));
+  }
+  return tp > 0 ? area / tp : Number.NaN;
+}

@@ -1,0 +1,117 @@
+import { lstatSync, readFileSync, realpathSync } from 'node:fs';
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
+import type { InferenceSession } from 'onnxruntime-node';
+import { ConfigurationError } from '../errors.js';
+import type { Logger } from '../logging.js';
+import { loadOnnxRuntime } from '../native/index.js';
+import { type ModelInfo, NotOnnxError, parseModel, withExtraOutput } from './onnx.js';
+import { type OutputPlan, planOutputs } from './outputs.js';
+
+/** Operator domains built into onnxruntime's CPU build; anything else needs a custom-op library. */
+const KNOWN_DOMAINS = new Set(['', 'ai.onnx', 'ai.onnx.ml', 'com.microsoft', 'com.microsoft.nchwc', 'ai.onnx.preview.training']);
+
+export interface LoadedModel {
+  path: string;
+  /** Which input named the model: `model` or `baseline-model`. */
+  input: string;
+  info: ModelInfo;
+  session: InferenceSession;
+  outputs: OutputPlan;
+  sizeBytes: number;
+}
+
+export interface LoadOptions {
+  threads?: number;
+}
+
+/** Reads, checks and opens an ONNX model; every refusal is a ConfigurationError naming the input and file. */
+export async function loadModel(path: string, input: string, logger: Logger, options: LoadOptions = {}): Promise<LoadedModel> {
+  const where = `input "${input}" (${path})`;
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const what = code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a directory, not a .onnx file' : `cannot read (${code})`;
+    throw new ConfigurationError(`${what}; check the path`, where);
+  }
+  let info: ModelInfo;
+  try {
+    info = parseModel(bytes);
+  } catch (e) {
+    if (e instanceof NotOnnxError) {
+      throw new ConfigurationError(`${e.message}; give a model exported to ONNX (torch.onnx.export, skl2onnx, tf2onnx)`, where);
+    }
+    throw e;
+  }
+  checkDomains(info, where);
+  checkExternalData(info, path, where);
+
+  const outputs = planOutputs(info);
+  // The probabilities of skl2onnx classifiers sit behind ZipMap, whose seq(map) onnxruntime-node
+  // cannot return: expose ZipMap's input tensor as an extra graph output instead.
+  const exposeProbabilities = outputs.probabilities?.hidden === true && info.externalData.length === 0;
+  if (outputs.probabilities?.hidden && !exposeProbabilities) {
+    logger.warning(`${path}: probabilities sit behind ZipMap in a model with external data; only labels are used`);
+    outputs.probabilities = undefined;
+  }
+  const ort = await loadOnnxRuntime(logger);
+  const sessionOptions: InferenceSession.SessionOptions = {
+    graphOptimizationLevel: 'all',
+    executionProviders: ['cpu'],
+    ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
+  };
+  let session: InferenceSession;
+  try {
+    session =
+      info.externalData.length > 0
+        ? await ort.InferenceSession.create(path, sessionOptions)
+        : await ort.InferenceSession.create(
+            exposeProbabilities ? withExtraOutput(bytes, outputs.probabilities!.name) : bytes,
+            sessionOptions,
+          );
+  } catch (e) {
+    const message = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+    throw new ConfigurationError(`onnxruntime cannot load the model: ${message}`, where);
+  }
+  return { path, input, info, session, outputs, sizeBytes: bytes.length };
+}
+
+function checkDomains(info: ModelInfo, where: string) {
+  const imported = info.opsets.map((o) => o.domain).filter((d) => !KNOWN_DOMAINS.has(d));
+  const used = info.nodes.filter((n) => !KNOWN_DOMAINS.has(n.domain));
+  if (used.length > 0 || imported.length > 0) {
+    const domain = used[0]?.domain ?? imported[0];
+    const ops = [...new Set(used.filter((n) => n.domain === domain).map((n) => n.opType))].join(', ');
+    throw new ConfigurationError(
+      `uses operator domain "${domain}"${ops ? ` (${ops})` : ''}, which onnxruntime does not provide: it needs a custom-op library, and mlgate loads none. Export the model with standard operators`,
+      where,
+    );
+  }
+}
+
+/** External-data locations must stay inside the model's directory: a model file must not read /etc/passwd. */
+function checkExternalData(info: ModelInfo, path: string, where: string) {
+  const dir = resolve(dirname(path));
+  for (const { tensor, location } of info.externalData) {
+    const target = resolve(dir, location);
+    const rel = relative(dir, target);
+    const escapes = location === '' || isAbsolute(location) || rel.startsWith(`..${sep}`) || rel === '..' || isAbsolute(rel);
+    if (escapes || linksOutside(target, dir)) {
+      throw new ConfigurationError(
+        `tensor "${tensor}" keeps its data at "${location}", outside the model's directory; refused. External data must sit beside the model`,
+        where,
+      );
+    }
+  }
+}
+
+function linksOutside(target: string, dir: string): boolean {
+  try {
+    if (!lstatSync(target).isSymbolicLink()) return false;
+    const real = realpathSync(target);
+    return !real.startsWith(realpathSync(dir) + sep);
+  } catch {
+    return false; // a missing file is onnxruntime's error to report
+  }
+}

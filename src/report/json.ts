@@ -1,0 +1,51 @@
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import packageJson from '../../package.json' with { type: 'json' };
+import { summarizeGates } from '../gates/evaluate.js';
+import { type GateResult, REPORT_SCHEMA_VERSION, type Report } from './types.js';
+
+/** What a command knows; the envelope (schema version, mlgate version, time, verdict) is filled in here. */
+export interface ReportInput {
+  command: string;
+  gates: GateResult[];
+  metrics?: Record<string, number | null>;
+  warnings?: string[];
+  details?: Record<string, unknown>;
+  /** Fixed in tests; now otherwise. */
+  createdAt?: Date;
+}
+
+export const MLGATE_VERSION: string = packageJson.version;
+
+export function buildReport(input: ReportInput): Report {
+  return {
+    schemaVersion: REPORT_SCHEMA_VERSION,
+    command: input.command,
+    version: MLGATE_VERSION,
+    createdAt: (input.createdAt ?? new Date()).toISOString(),
+    passed: summarizeGates(input.gates).passed,
+    gates: input.gates,
+    metrics: input.metrics ?? {},
+    warnings: input.warnings ?? [],
+    details: input.details ?? {},
+  };
+}
+
+/**
+ * Pretty JSON with a trailing newline. NaN and ±Infinity become null (JSON cannot hold them; JSON.stringify
+ * already does this, and the schema documents null as "could not be computed").
+ */
+export function serializeReport(report: Report): string {
+  return `${JSON.stringify(report, null, 2)}\n`;
+}
+
+/**
+ * Writes the report, creating parent directories. Written to a temporary file and renamed, so a later step
+ * never reads half a report.
+ */
+export async function writeReport(report: Report, path: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const partial = `${path}.${process.pid}.tmp`;
+  await writeFile(partial, serializeReport(report), 'utf8');
+  await rename(partial, path);
+}

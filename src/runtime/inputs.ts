@@ -1,0 +1,72 @@
+import { ConfigurationError } from '../errors.js';
+
+/**
+ * Raw input values by their action.yml name, defaults already applied (by the runner, or by the
+ * CLI from action.yml). Commands parse them into a typed object with the helpers below, so every
+ * input is parsed once and every error names the input.
+ */
+export interface RawInputs {
+  get(name: string): string;
+}
+
+const where = (name: string) => `input "${name}"`;
+
+export const input = {
+  string(raw: RawInputs, name: string): string {
+    return raw.get(name).trim();
+  },
+  required(raw: RawInputs, name: string, hint: string): string {
+    const value = raw.get(name).trim();
+    if (value === '') throw new ConfigurationError(`is required: ${hint}`, where(name));
+    return value;
+  },
+  optional(raw: RawInputs, name: string): string | undefined {
+    const value = raw.get(name).trim();
+    return value === '' ? undefined : value;
+  },
+  /** One item per line or comma-separated; blank items dropped. */
+  list(raw: RawInputs, name: string): string[] {
+    return raw
+      .get(name)
+      .split(/[\n,]/)
+      .map((s) => s.trim())
+      .filter(Boolean);
+  },
+  /** Lines kept whole (gates contain commas inside function calls). */
+  lines(raw: RawInputs, name: string): string {
+    return raw.get(name);
+  },
+  bool(raw: RawInputs, name: string): boolean {
+    const value = raw.get(name).trim().toLowerCase();
+    if (['true', 'yes', '1', 'on'].includes(value)) return true;
+    if (['false', 'no', '0', 'off', ''].includes(value)) return false;
+    throw new ConfigurationError(`expected true or false, got "${raw.get(name)}"`, where(name));
+  },
+  int(raw: RawInputs, name: string, min = 0): number {
+    const text = raw.get(name).trim();
+    const value = Number(text);
+    if (!/^-?\d+$/.test(text) || value < min) {
+      throw new ConfigurationError(`expected a whole number >= ${min}, got "${text}"`, where(name));
+    }
+    return value;
+  },
+  choice<T extends string>(raw: RawInputs, name: string, choices: readonly T[]): T {
+    const value = raw.get(name).trim().toLowerCase();
+    if (!choices.includes(value as T)) {
+      throw new ConfigurationError(`expected one of ${choices.join(', ')}, got "${raw.get(name)}"`, where(name));
+    }
+    return value as T;
+  },
+};
+
+/** Wraps raw inputs to record which names a command reads: a test checks them against action.yml. */
+export function recording(raw: RawInputs): RawInputs & { names: Set<string> } {
+  const names = new Set<string>();
+  return {
+    names,
+    get(name: string) {
+      names.add(name);
+      return raw.get(name);
+    },
+  };
+}
