@@ -1,5 +1,6 @@
 // Bundles every action (src/actions/<name>.ts -> actions/<name>/dist/) and the CLI (cli/dist/) with ncc.
-// The native engines stay external: they are resolved at first use (src/native/).
+// The native engines stay external: they are resolved at first use (src/native/). ncc type-checks
+// with src/tsconfig.json (the sources only), so a half-written test cannot break a bundle.
 import { execFileSync } from 'node:child_process';
 import { readdirSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';

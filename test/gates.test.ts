@@ -22,7 +22,9 @@ function configurationError(fn: () => unknown): ConfigurationError {
 
 describe('parseGates', () => {
   it('reads one expression per line, skipping blank lines and comments', () => {
-    const gates = parseGates('# quality\n\naccuracy >= 0.90\n  f1_macro >= baseline - 0.01   # tolerate noise\n');
+    const gates = parseGates(
+      '# quality\n\naccuracy >= 0.90\n  f1_macro >= baseline - 0.01   # tolerate noise\n',
+    );
     expect(gates).toEqual([
       {
         expression: 'accuracy >= 0.90',
@@ -62,9 +64,9 @@ describe('parseGates', () => {
   });
 
   it('reads baseline thresholds', () => {
-    const thresholds = parseGates('a >= baseline\nb <= baseline*1.10\nc >= baseline + 2%\nd <= baseline-1e-3').map(
-      (g) => g.threshold,
-    );
+    const thresholds = parseGates(
+      'a >= baseline\nb <= baseline*1.10\nc >= baseline + 2%\nd <= baseline-1e-3',
+    ).map((g) => g.threshold);
     expect(thresholds).toEqual([
       { kind: 'baseline' },
       { kind: 'baseline', adjust: { op: '*', value: 1.1 } },
@@ -97,13 +99,18 @@ describe('parseGates', () => {
   });
 
   it('marks slice gates and strips the prefix from the metric', () => {
-    const [overall, slice, sliceClass] = parseGates('accuracy >= 0.9\nslice.accuracy >= 0.8\nslice.recall.yes > 0.5');
+    const [overall, slice, sliceClass] = parseGates(
+      'accuracy >= 0.9\nslice.accuracy >= 0.8\nslice.recall.yes > 0.5',
+    );
     expect([overall.perSlice, slice.perSlice, sliceClass.perSlice]).toEqual([false, true, true]);
     expect([slice.metric, sliceClass.metric]).toEqual(['accuracy', 'recall.yes']);
   });
 
   it.each([
-    ['accuracy 0.9', /line 2: `accuracy 0.9`: expected a comparison operator \(>=, <=, >, <, ==, !=\) at column 10/],
+    [
+      'accuracy 0.9',
+      /line 2: `accuracy 0.9`: expected a comparison operator \(>=, <=, >, <, ==, !=\) at column 10/,
+    ],
     ['accuracy = 0.9', /use == to test equality/],
     ['accuracy => 0.9', /did you mean >=\?/],
     ['accuracy >=', /expected a number \(e\.g\. 0\.9, 1e-3, 5%\) or baseline .* found the end of the line/],
@@ -128,7 +135,13 @@ describe('parseGates', () => {
   });
 
   it('formats canonical names back into the syntax', () => {
-    for (const text of ['accuracy', 'recall.yes', 'recall."high risk"', 'recall."a.b c"', 'null_fraction("first name")']) {
+    for (const text of [
+      'accuracy',
+      'recall.yes',
+      'recall."high risk"',
+      'recall."a.b c"',
+      'null_fraction("first name")',
+    ]) {
       const [gate] = parseGates(`${text} >= 0`);
       expect(formatMetricName(gate.metric)).toBe(text);
     }
@@ -167,7 +180,10 @@ describe('evaluateGates', () => {
   });
 
   it('fails a metric that is known but was not measured', () => {
-    const [result] = evaluate('recall.maybe >= 0.5', { metrics: { accuracy: 1 }, known: ['accuracy', 'recall.maybe'] });
+    const [result] = evaluate('recall.maybe >= 0.5', {
+      metrics: { accuracy: 1 },
+      known: ['accuracy', 'recall.maybe'],
+    });
     expect(result).toMatchObject({ passed: false, actual: null, reason: '`recall.maybe` was not measured' });
   });
 
@@ -178,7 +194,10 @@ describe('evaluateGates', () => {
       [false, null, 'no baseline was given'],
       [false, null, 'no baseline was given'],
     ]);
-    const partial = evaluate(gates, { metrics: { accuracy: 0.9, f1_macro: 0.8 }, baseline: { accuracy: null } });
+    const partial = evaluate(gates, {
+      metrics: { accuracy: 0.9, f1_macro: 0.8 },
+      baseline: { accuracy: null },
+    });
     expect(partial.map((r) => r.reason)).toEqual([
       "the baseline's `accuracy` could not be computed",
       "the baseline's `f1_macro` was not measured",
@@ -194,7 +213,12 @@ describe('evaluateGates', () => {
     const results = evaluate('slice.accuracy >= 0.8\nslice.accuracy >= baseline', {
       metrics: { accuracy: 0.9 },
       slices: [
-        { scope: 'slice:region=eu', metrics: { accuracy: 0.85 }, baseline: { accuracy: 0.84 }, eligible: true },
+        {
+          scope: 'slice:region=eu',
+          metrics: { accuracy: 0.85 },
+          baseline: { accuracy: 0.84 },
+          eligible: true,
+        },
         { scope: 'slice:region=us', metrics: { accuracy: 0.75 }, eligible: true },
         { scope: 'slice:region=apac', metrics: { accuracy: 0.1 }, eligible: false, reason: '12 rows < 30' },
       ],
@@ -210,7 +234,9 @@ describe('evaluateGates', () => {
   it('fails a slice gate once when no slice is eligible', () => {
     const [result, ...rest] = evaluate('slice.accuracy >= 0.8', {
       metrics: { accuracy: 0.9 },
-      slices: [{ scope: 'slice:region=apac', metrics: { accuracy: 0.95 }, eligible: false, reason: '12 rows < 30' }],
+      slices: [
+        { scope: 'slice:region=apac', metrics: { accuracy: 0.95 }, eligible: false, reason: '12 rows < 30' },
+      ],
     });
     expect(rest).toEqual([]);
     expect(result).toMatchObject({ passed: false, scope: 'slice:*', actual: null, threshold: null });

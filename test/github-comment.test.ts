@@ -59,7 +59,11 @@ describe('upsertStickyComment against the GitHub API stand-in', () => {
     const result = await upsertStickyComment({ token: TOKEN, pr, marker, body: '### ✅ passed' }, logger);
 
     expect(result.action).toBe('updated');
-    expect(calls()).toEqual(['GET issues/list-comments 1', 'GET issues/list-comments 2', 'PATCH issues/update-comment']);
+    expect(calls()).toEqual([
+      'GET issues/list-comments 1',
+      'GET issues/list-comments 2',
+      'PATCH issues/update-comment',
+    ]);
     expect(api.requests[2].path).toBe(`/repos/${api.owner}/${api.repo}/issues/comments/${ids[120]}`);
     const comments = api.comments(PR);
     expect(comments).toHaveLength(150);
@@ -80,7 +84,7 @@ describe('upsertStickyComment against the GitHub API stand-in', () => {
     expect(api.violations).toEqual([]);
   });
 
-  it('turns a 403 into a warning with GitHub\'s message and a skipped result', async () => {
+  it("turns a 403 into a warning with GitHub's message and a skipped result", async () => {
     api.failNext('issues/create-comment', 403, 'Resource not accessible by integration');
 
     const result = await upsertStickyComment({ token: TOKEN, pr, marker, body: 'x' }, logger);
@@ -116,7 +120,10 @@ describe('upsertStickyComment against the GitHub API stand-in', () => {
       headers.set('Link', '<https://attacker.example/steal?page=2>; rel="next"');
       return new Response(await response.text(), { status: response.status, headers });
     };
-    const result = await upsertStickyComment({ token: TOKEN, pr, marker, body: 'x', fetch: redirected }, logger);
+    const result = await upsertStickyComment(
+      { token: TOKEN, pr, marker, body: 'x', fetch: redirected },
+      logger,
+    );
     expect(result.action).toBe('created');
     expect(calls()).toEqual(['GET issues/list-comments 1', 'POST issues/create-comment']);
   });
@@ -153,7 +160,10 @@ describe('upsertStickyComment against the GitHub API stand-in', () => {
         reason: 'running under act (ACT=true): PR side effects are skipped',
       });
       expect(logger.lines).toEqual([
-        { level: 'info', message: 'PR comment skipped: running under act (ACT=true): PR side effects are skipped' },
+        {
+          level: 'info',
+          message: 'PR comment skipped: running under act (ACT=true): PR side effects are skipped',
+        },
       ]);
       expect(api.requests).toEqual([]);
     } finally {
@@ -165,14 +175,19 @@ describe('upsertStickyComment against the GitHub API stand-in', () => {
     const unreachable = { ...pr, apiUrl: 'http://127.0.0.1:9' };
     const result = await upsertStickyComment({ token: TOKEN, pr: unreachable, marker, body: 'x' }, logger);
     expect(result.action).toBe('skipped');
-    expect(logger.lines.at(-1)).toMatchObject({ level: 'warning', message: expect.stringMatching(/request to GitHub failed/) });
+    expect(logger.lines.at(-1)).toMatchObject({
+      level: 'warning',
+      message: expect.stringMatching(/request to GitHub failed/),
+    });
   });
 });
 
 describe('the GitHub API stand-in itself', () => {
   it('records requests that break the published contract', async () => {
     const base = `${api.url}/repos/${api.owner}/${api.repo}/issues`;
-    await fetch(`${base}/${PR}/comments?per_page=500&sort=created`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+    await fetch(`${base}/${PR}/comments?per_page=500&sort=created`, {
+      headers: { Authorization: `Bearer ${TOKEN}` },
+    });
     await fetch(`${base}/${PR}/comments`, {
       method: 'POST',
       headers: {

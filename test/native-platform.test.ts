@@ -19,7 +19,9 @@ describe('nativeTarget', () => {
     expect(target.runners).toContain(runner);
     expect(target.duckdbBindingPackage).toBe(`@duckdb/node-bindings-${platform}-${arch}`);
     expect(target.onnxruntimeBinDir).toBe(`bin/napi-v6/${platform}/${arch}`);
-    expect(target.expectedFiles).toContain(`onnxruntime-node/bin/napi-v6/${platform}/${arch}/onnxruntime_binding.node`);
+    expect(target.expectedFiles).toContain(
+      `onnxruntime-node/bin/napi-v6/${platform}/${arch}/onnxruntime_binding.node`,
+    );
     expect(target.expectedFiles).toContain(`@duckdb/node-bindings-${platform}-${arch}/duckdb.node`);
   });
 
@@ -74,8 +76,12 @@ describe('the supported platforms', () => {
 
   it('include every glibc/macOS/Windows platform both packages ship', () => {
     const binRoot = join(nodeModules, 'onnxruntime-node', 'bin', 'napi-v6');
-    const onnxruntime = readdirSync(binRoot).flatMap((p) => readdirSync(join(binRoot, p)).map((a) => `${p}-${a}`));
-    const duckdb = duckdbOptional.map((p) => p.replace('@duckdb/node-bindings-', '')).filter((k) => !k.endsWith('-musl'));
+    const onnxruntime = readdirSync(binRoot).flatMap((p) =>
+      readdirSync(join(binRoot, p)).map((a) => `${p}-${a}`),
+    );
+    const duckdb = duckdbOptional
+      .map((p) => p.replace('@duckdb/node-bindings-', ''))
+      .filter((k) => !k.endsWith('-musl'));
     const both = onnxruntime.filter((k) => duckdb.includes(k)).sort();
     expect(SUPPORTED_TARGETS.map((t) => t.key).sort()).toEqual(both);
   });

@@ -8,11 +8,16 @@ import * as tc from '@actions/tool-cache';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigurationError } from '../src/errors.js';
 import { MemoryLogger } from '../src/logging.js';
-import { installManifests, type NativePins, PINS, pinsVersionKey } from '../src/native/pins.js';
+import { describePins, installManifests, type NativePins, PINS, pinsVersionKey } from '../src/native/pins.js';
 import { nativeTarget, SUPPORTED_TARGETS } from '../src/native/platform.js';
 import { NativeLoader, type NativeLoaderOptions } from '../src/native/resolve.js';
 
 const repo = join(import.meta.dirname, '..');
+const lock = JSON.parse(readFileSync(join(repo, 'package-lock.json'), 'utf8')) as {
+  packages: Record<string, { version: string }>;
+};
+const ortVersion = lock.packages['node_modules/onnxruntime-node'].version;
+const duckdbVersion = lock.packages['node_modules/@duckdb/node-api'].version;
 const linuxX64 = nativeTarget('linux', 'x64', 'glibc');
 const scratch = mkdtempSync(join(tmpdir(), 'mlgate-native-test-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -48,8 +53,8 @@ describe('pins.json', () => {
     expect(readFileSync(join(repo, 'src', 'native', 'pins.json'), 'utf8')).toBe(fresh);
   });
 
-  it('pins every package of both engines with a sha512 integrity', () => {
-    expect(PINS.roots).toEqual({ 'onnxruntime-node': '1.30.0', '@duckdb/node-api': '1.5.6-r.1' });
+  it('pins the versions in package-lock.json, every package with a sha512 integrity', () => {
+    expect(PINS.roots).toEqual({ 'onnxruntime-node': ortVersion, '@duckdb/node-api': duckdbVersion });
     for (const [location, entry] of Object.entries(PINS.packages)) {
       expect(entry.integrity, location).toMatch(/^sha512-[A-Za-z0-9+/]{86}==$/);
     }
@@ -64,11 +69,14 @@ describe('installManifests', () => {
   it('gives npm ci a lockfile with this platform only, every edge resolved', () => {
     const { packageJson, packageLock } = installManifests(linuxX64);
     expect(packageJson.dependencies).toEqual(PINS.roots);
-    const packages = packageLock.packages as Record<string, { dependencies?: object; optionalDependencies?: object }>;
+    const packages = packageLock.packages as Record<
+      string,
+      { dependencies?: object; optionalDependencies?: object }
+    >;
     expect(Object.keys(packages)).toContain('node_modules/@duckdb/node-bindings-linux-x64');
     expect(Object.keys(packages)).not.toContain('node_modules/@duckdb/node-bindings-linux-x64-musl');
     expect(packages['node_modules/@duckdb/node-bindings'].optionalDependencies).toEqual({
-      '@duckdb/node-bindings-linux-x64': '1.5.6-r.1',
+      '@duckdb/node-bindings-linux-x64': duckdbVersion,
     });
     for (const [location, entry] of Object.entries(packages)) {
       for (const name of Object.keys({ ...entry.dependencies, ...entry.optionalDependencies })) {
@@ -108,17 +116,22 @@ describe('NativeLoader', () => {
     expect(typeof ort.InferenceSession.create).toBe('function');
     expect(ort.listSupportedBackends().map((b) => b.name)).toContain('cpu');
 
-    expect(said()).toContain(
-      'Installing native engines (onnxruntime-node 1.30.0, @duckdb/node-api 1.5.6-r.1) into the cache ...',
-    );
+    expect(said()).toContain(`Installing native engines (${describePins()}) into the cache ...`);
     expect(said().filter((m) => m.includes(' ci --omit=dev --ignore-scripts'))).toHaveLength(1);
     expect(loader.info()).toEqual({
       platform: `${process.platform}-${process.arch}`,
-      duckdb: { package: '@duckdb/node-api', version: '1.5.6-r.1', route: 'install', directory: installed },
-      onnxruntime: { package: 'onnxruntime-node', version: '1.30.0', route: 'install', directory: installed },
+      duckdb: { package: '@duckdb/node-api', version: duckdbVersion, route: 'install', directory: installed },
+      onnxruntime: {
+        package: 'onnxruntime-node',
+        version: ortVersion,
+        route: 'install',
+        directory: installed,
+      },
     });
     // Only this platform's onnxruntime binaries are kept.
-    expect(readdirSync(join(installed, 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6'))).toEqual(['linux']);
+    expect(readdirSync(join(installed, 'node_modules', 'onnxruntime-node', 'bin', 'napi-v6'))).toEqual([
+      'linux',
+    ]);
     expect(readdirSync(join(cache, 'native', pinsVersionKey()))).toEqual(['linux-x64']);
   });
 
@@ -141,22 +154,33 @@ describe('NativeLoader', () => {
     const toolCache = join(scratch, 'toolcache');
     const runnerTemp = join(scratch, 'runner-temp');
     mkdirSync(runnerTemp, { recursive: true });
-    const env = { RUNNER_TOOL_CACHE: toolCache, RUNNER_TEMP: runnerTemp };
-    const first = loaderWith(env);
-    await first.loader.loadDuckDB();
-    const dir = join(toolCache, 'mlgate-native', pinsVersionKey(), 'x64');
-    expect(first.loader.info().duckdb).toMatchObject({ route: 'install', directory: dir });
-    expect(existsSync(`${dir}.complete`)).toBe(true);
-    expect(readdirSync(runnerTemp)).toEqual([]);
+    // @actions/tool-cache reads these from process.env, not from the loader's env.
+    process.env.RUNNER_TOOL_CACHE = toolCache;
+    process.env.RUNNER_TEMP = runnerTemp;
+    try {
+      const first = loaderWith({});
+      await first.loader.loadDuckDB();
+      const dir = join(toolCache, 'mlgate-native', pinsVersionKey(), 'x64');
+      expect(first.loader.info().duckdb).toMatchObject({ route: 'install', directory: dir });
+      expect(first.said()).toContain(`Installing native engines (${describePins()}) into the tool cache ...`);
+      expect(existsSync(`${dir}.complete`)).toBe(true);
+      expect(readdirSync(runnerTemp)).toEqual([]);
 
-    const second = loaderWith(env);
-    await second.loader.loadDuckDB();
-    expect(second.loader.info().duckdb).toMatchObject({ route: 'tool-cache', directory: dir });
-    expect(second.said().some((m) => m.startsWith('Installing'))).toBe(false);
+      const second = loaderWith({});
+      await second.loader.loadDuckDB();
+      expect(second.loader.info().duckdb).toMatchObject({ route: 'tool-cache', directory: dir });
+      expect(second.said().some((m) => m.startsWith('Installing'))).toBe(false);
+    } finally {
+      delete process.env.RUNNER_TOOL_CACHE;
+      delete process.env.RUNNER_TEMP;
+    }
   });
 
   it('loads a pre-provisioned MLGATE_NATIVE_DIR', async () => {
-    const { loader } = loaderWith({ MLGATE_NATIVE_DIR: installed, MLGATE_CACHE_DIR: join(scratch, 'unused') });
+    const { loader } = loaderWith({
+      MLGATE_NATIVE_DIR: installed,
+      MLGATE_CACHE_DIR: join(scratch, 'unused'),
+    });
     await loader.loadDuckDB();
     expect(loader.info().duckdb).toMatchObject({ route: 'MLGATE_NATIVE_DIR', directory: installed });
     expect(existsSync(join(scratch, 'unused'))).toBe(false);
@@ -183,7 +207,7 @@ describe('NativeLoader', () => {
     const error = await rejection(loader.loadDuckDB());
     expect(error).toBeInstanceOf(ConfigurationError);
     expect(error.message).toContain(
-      'Could not install the native engines (onnxruntime-node 1.30.0, @duckdb/node-api 1.5.6-r.1) for linux-x64: ' +
+      `Could not install the native engines (${describePins()}) for linux-x64: ` +
         'a downloaded package did not match the sha512 checksum pinned in mlgate (EINTEGRITY).',
     );
     expect(error.message).toMatch(/npm said:\n.*EINTEGRITY/);

@@ -21,7 +21,11 @@ const gates = (metrics: Record<string, number | null>) =>
 describe('buildReport', () => {
   it('fills the envelope and computes the verdict from the gates', () => {
     const createdAt = new Date('2024-05-01T12:00:00Z');
-    const passing = buildReport({ command: 'validate-model', gates: gates({ accuracy: 0.95, log_loss: 0.2 }), createdAt });
+    const passing = buildReport({
+      command: 'validate-model',
+      gates: gates({ accuracy: 0.95, log_loss: 0.2 }),
+      createdAt,
+    });
     expect(passing).toMatchObject({
       schemaVersion: REPORT_SCHEMA_VERSION,
       command: 'validate-model',
@@ -32,7 +36,10 @@ describe('buildReport', () => {
       warnings: [],
       details: {},
     });
-    const failing = buildReport({ command: 'validate-model', gates: gates({ accuracy: 0.95, log_loss: null }) });
+    const failing = buildReport({
+      command: 'validate-model',
+      gates: gates({ accuracy: 0.95, log_loss: null }),
+    });
     expect(failing.passed).toBe(false);
     expect(Date.parse(failing.createdAt)).not.toBeNaN();
   });
@@ -44,7 +51,10 @@ describe('buildReport', () => {
 
 describe('writeReport', () => {
   it('creates parent directories and writes pretty JSON that reads back', async () => {
-    const report = buildReport({ command: 'validate-model', gates: gates({ accuracy: 0.95, log_loss: 0.2 }) });
+    const report = buildReport({
+      command: 'validate-model',
+      gates: gates({ accuracy: 0.95, log_loss: 0.2 }),
+    });
     const path = join(dir, 'nested', 'deeper', 'report.json');
     await writeReport(report, path);
     const text = await readFile(path, 'utf8');
@@ -58,7 +68,12 @@ describe('writeReport', () => {
     const report = buildReport({
       command: 'benchmark',
       gates: [],
-      metrics: { p95_ms: Number.NaN, max_ms: Number.POSITIVE_INFINITY, min_ms: Number.NEGATIVE_INFINITY, ok: 1 },
+      metrics: {
+        p95_ms: Number.NaN,
+        max_ms: Number.POSITIVE_INFINITY,
+        min_ms: Number.NEGATIVE_INFINITY,
+        ok: 1,
+      },
       details: { nested: [Number.NaN, { x: Number.POSITIVE_INFINITY }] },
     });
     const path = join(dir, 'report.json');

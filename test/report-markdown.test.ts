@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import type { GateResult } from '../src/report/types.js';
 import {
   code,
   details,
@@ -13,6 +12,7 @@ import {
   table,
   truncateForComment,
 } from '../src/report/markdown.js';
+import type { GateResult } from '../src/report/types.js';
 
 const gate = (expression: string, passed: boolean, extra: Partial<GateResult> = {}): GateResult => ({
   expression,
@@ -27,9 +27,16 @@ const gate = (expression: string, passed: boolean, extra: Partial<GateResult> = 
 
 describe('table', () => {
   it('renders a GitHub table with alignment', () => {
-    expect(table(['Name', 'Value'], [['a', 1], ['b', 0.5]], ['left', 'right'])).toBe(
-      '| Name | Value |\n| :--- | ---: |\n| a | 1 |\n| b | 0.5 |',
-    );
+    expect(
+      table(
+        ['Name', 'Value'],
+        [
+          ['a', 1],
+          ['b', 0.5],
+        ],
+        ['left', 'right'],
+      ),
+    ).toBe('| Name | Value |\n| :--- | ---: |\n| a | 1 |\n| b | 0.5 |');
   });
 
   it('escapes pipes, newlines and HTML in cells, and shows null as a dash', () => {
@@ -85,7 +92,9 @@ describe('small primitives', () => {
     expect(renderHeader({ passed: false, gates: [...passed, gate('c >= 1', false)] }, 'validate-model')).toBe(
       '### ❌ validate-model: failed (1 of 3 gates failed)',
     );
-    expect(renderHeader({ passed: true, gates: [] }, 'scan')).toBe('### ✅ scan: passed (no gates configured)');
+    expect(renderHeader({ passed: true, gates: [] }, 'scan')).toBe(
+      '### ✅ scan: passed (no gates configured)',
+    );
   });
 });
 
@@ -112,7 +121,9 @@ describe('metricsTable', () => {
     expect(metricsTable({ accuracy: 0.91, log_loss: null })).toBe(
       '| Metric | Value |\n| :--- | ---: |\n| `accuracy` | 0.91 |\n| `log_loss` | — |',
     );
-    expect(metricsTable({ accuracy: 0.91, f1: 0.7, p95_ms: 12 }, { accuracy: 0.9, f1: 0.75 }).split('\n').slice(2)).toEqual([
+    expect(
+      metricsTable({ accuracy: 0.91, f1: 0.7, p95_ms: 12 }, { accuracy: 0.9, f1: 0.75 }).split('\n').slice(2),
+    ).toEqual([
       '| `accuracy` | 0.91 | 0.9 | +0.01 |',
       '| `f1` | 0.7 | 0.75 | -0.05 |',
       '| `p95_ms` | 12 | — | — |',

@@ -47,10 +47,20 @@ describe('docs/report.schema.json', () => {
 
   it('declares every field the report has, and the current schema version', async () => {
     const report = (await writtenSampleReport()) as { gates: Record<string, unknown>[] };
-    expect(Object.keys(report).sort()).toEqual(Object.keys(schema.properties).sort());
+    const optional = (s: Schema) => Object.keys(s.properties).filter((key) => !s.required.includes(key));
+    expect(Object.keys(report).sort()).toEqual([...schema.required].sort());
+    expect(optional(schema)).toEqual(['error']);
     const gateFields = new Set(report.gates.flatMap((gate) => Object.keys(gate)));
     expect([...gateFields].sort()).toEqual(Object.keys(schema.$defs.gateResult.properties).sort());
     expect(schema.properties.schemaVersion.const).toBe(REPORT_SCHEMA_VERSION);
+  });
+
+  it('accepts the report of a command that could not run', () => {
+    const report = { ...buildReport({ command: 'validate-model', gates: [] }), passed: false };
+    expect(validate({ ...report, error: { message: 'model: file not found' } }, schema)).toEqual([]);
+    expect(validate({ ...report, error: 'model: file not found' }, schema)).toEqual([
+      '/error: expected object, got string',
+    ]);
   });
 
   it('accepts the example in docs/report-schema.md', () => {

@@ -31732,7 +31732,7 @@ class Batcher {
 // EXTERNAL MODULE: ./src/errors.ts
 var errors = __nccwpck_require__(3916);
 ;// CONCATENATED MODULE: ./src/native/pins.json
-const pins_namespaceObject = /*#__PURE__*/JSON.parse('{"generatedBy":"scripts/gen-native-pins.mjs","roots":{"onnxruntime-node":"1.30.0","@duckdb/node-api":"1.5.6-r.1"},"hash":"4c800a0b","packages":{"node_modules/@duckdb/node-api":{"version":"1.5.6-r.1","integrity":"sha512-yIPol6P4EQmsAUsb27donJf7iADrM31Ei/WkvhkZpSscjhEErYsuF19lsJ/qz5mUWxsKFQpLdjvrlhPQnMTBqw==","license":"MIT","dependencies":{"@duckdb/node-bindings":"1.5.6-r.1"}},"node_modules/@duckdb/node-bindings":{"version":"1.5.6-r.1","integrity":"sha512-/pWlTyvKC1d16iSMJCBAPwlmzoeXRs5Y9cqG+TpKd/YAW6Ke05FJg099v/Im2bkS9BgznNyNcAK1NxA1eQhSUw==","license":"MIT","dependencies":{"detect-libc":"^2.1.2"},"optionalDependencies":{"@duckdb/node-bindings-darwin-arm64":"1.5.6-r.1","@duckdb/node-bindings-darwin-x64":"1.5.6-r.1","@duckdb/node-bindings-linux-arm64":"1.5.6-r.1","@duckdb/node-bindings-linux-arm64-musl":"1.5.6-r.1","@duckdb/node-bindings-linux-x64":"1.5.6-r.1","@duckdb/node-bindings-linux-x64-musl":"1.5.6-r.1","@duckdb/node-bindings-win32-arm64":"1.5.6-r.1","@duckdb/node-bindings-win32-x64":"1.5.6-r.1"}},"node_modules/@duckdb/node-bindings-linux-x64":{"version":"1.5.6-r.1","integrity":"sha512-IXcrZJE6kEqM0Z4wwdVnGBHX/frOS33VPNAwDXQ/Q+Fs84b058Qe94chrCCIcNJlG8Y3UHIUU4eBeCQxW5mN1Q==","license":"MIT","os":["linux"],"cpu":["x64"],"libc":["glibc"],"optional":true},"node_modules/@duckdb/node-bindings-linux-x64-musl":{"version":"1.5.6-r.1","integrity":"sha512-PVzIEZqp7QN07WBgjmIH0cK2GKXR735KmL6wnghTzRnhHWrePxx3MjZB9zZHI8tB73wdF8luarBm4EgqSjGyVA==","license":"MIT","os":["linux"],"cpu":["x64"],"libc":["musl"],"optional":true},"node_modules/adm-zip":{"version":"0.6.1","integrity":"sha512-Xwrja8nx9e5o2N1my4DsKCeKpdrnACyr1wtbPxBDgGzKzKyE9kRtBFA8mWldI+RVlD7CBZNWY/wQ2+ydwOR6kQ==","license":"MIT","engines":{"node":">=14.0"}},"node_modules/define-data-property":{"version":"1.1.4","integrity":"sha512-rBMvIzlpA8v6E+SJZoo++HAYqsLrkg7MSfIinMPFhmkorw7X+dOXVJQs+QT69zGkzMyfDnIMN2Wid1+NbL3T+A==","license":"MIT","dependencies":{"es-define-property":"^1.0.0","es-errors":"^1.3.0","gopd":"^1.0.1"},"engines":{"node":">= 0.4"}},"node_modules/define-properties":{"version":"1.2.1","integrity":"sha512-8QmQKqEASLd5nx0U1B1okLElbUuuttJ/AnYmRXbbbGDWh6uS208EjD4Xqq/I9wK7u0v6O08XhTWnt5XtEbR6Dg==","license":"MIT","dependencies":{"define-data-property":"^1.0.1","has-property-descriptors":"^1.0.0","object-keys":"^1.1.1"},"engines":{"node":">= 0.4"}},"node_modules/detect-libc":{"version":"2.1.2","integrity":"sha512-Btj2BOOO83o3WyH59e8MgXsxEQVcarkUOpEYrubB0urwnN10yQ364rsiByU11nZlqWYZm05i/of7io4mzihBtQ==","license":"Apache-2.0","engines":{"node":">=8"}},"node_modules/es-define-property":{"version":"1.0.1","integrity":"sha512-e3nRfgfUZ4rNGL232gUgX06QNyyez04KdjFrF+LTRoOXmrOgFKDg4BCdsjW8EnT69eqdYGmRpJwiPVYNrCaW3g==","license":"MIT","engines":{"node":">= 0.4"}},"node_modules/es-errors":{"version":"1.3.0","integrity":"sha512-Zf5H2Kxt2xjTvbJvP2ZWLEICxA6j+hAmMzIlypy4xcBg1vKVnx89Wy0GbS+kf5cwCVFFzdCFh2XSCFNULS6csw==","license":"MIT","engines":{"node":">= 0.4"}},"node_modules/escape-string-regexp":{"version":"4.0.0","integrity":"sha512-TtpcNJ3XAzx3Gq8sWRzJaVajRs0uVxA2YAkdb1jm2YkPz4G6egUFAyA3n5vtEIZefPk5Wa4UXbKuS5fKkJWdgA==","license":"MIT","engines":{"node":">=10"}},"node_modules/global-agent":{"version":"4.1.3","integrity":"sha512-KUJEViiuFT3I97t+GYMikLPJS2Lfo/S2F+DQuBWzuzaMPnvt5yyZePzArx36fBzpGTxZjIpDbXLeySLgh+k76g==","license":"BSD-3-Clause","dependencies":{"globalthis":"^1.0.2","matcher":"^4.0.0","semver":"^7.3.5","serialize-error":"^8.1.0"},"engines":{"node":">=10.0"}},"node_modules/globalthis":{"version":"1.0.4","integrity":"sha512-DpLKbNU4WylpxJykQujfCcwYWiV/Jhm50Goo0wrVILAv5jOr9d+H+UR3PhSCD2rCCEIg0uc+G+muBTwD54JhDQ==","license":"MIT","dependencies":{"define-properties":"^1.2.1","gopd":"^1.0.1"},"engines":{"node":">= 0.4"}},"node_modules/gopd":{"version":"1.2.0","integrity":"sha512-ZUKRh6/kUFoAiTAtTYPZJ3hw9wNxx+BIBOijnlG9PnrJsCcSjs1wyyD6vJpaYtgnzDrKYRSqf3OO6Rfa93xsRg==","license":"MIT","engines":{"node":">= 0.4"}},"node_modules/has-property-descriptors":{"version":"1.0.2","integrity":"sha512-55JNKuIW+vq4Ke1BjOTjM2YctQIvCT7GFzHwmfZPGo5wnrgkid0YQtnAleFSqumZm4az3n2BS+erby5ipJdgrg==","license":"MIT","dependencies":{"es-define-property":"^1.0.0"}},"node_modules/matcher":{"version":"4.0.0","integrity":"sha512-S6x5wmcDmsDRRU/c2dkccDwQPXoFczc5+HpQ2lON8pnvHlnvHAHj5WlLVvw6n6vNyHuVugYrFohYxbS+pvFpKQ==","license":"MIT","dependencies":{"escape-string-regexp":"^4.0.0"},"engines":{"node":">=10"}},"node_modules/object-keys":{"version":"1.1.1","integrity":"sha512-NuAESUOUMrlIXOfHKzD6bpPu3tYt3xvjNdRIQ+FeT0lNb4K8WR70CaDxhuNguS2XG+GjkyMwOzsN5ZktImfhLA==","license":"MIT","engines":{"node":">= 0.4"}},"node_modules/onnxruntime-common":{"version":"1.30.0","integrity":"sha512-7fdVWjAID1dVhH/G8qK3APARunV4VkBFoCQAP7qp4Wkab0mrorvmc+sqiT+mKXOzDqdjN5j+/Z9nb4gzNPWcyA==","license":"MIT"},"node_modules/onnxruntime-node":{"version":"1.30.0","integrity":"sha512-twhs1C2C/BFkz1yc5OY0KIU2GUq6DURO7hD4bx5Q2Qy3nAMJwRXW8xU3NVczE29VA9lolLOYepoD8fjTGOfIqw==","license":"MIT","dependencies":{"adm-zip":"^0.6.0","global-agent":"^4.1.3","onnxruntime-common":"1.30.0"},"os":["win32","darwin","linux"],"hasInstallScript":true},"node_modules/semver":{"version":"7.8.6","integrity":"sha512-9lpSSU4Mly3mrtruwLs1eLK6+gzbzqeBFwRNjIjE+9LuDpWdYctrQlQ3ej1Ilgi7gknpsTRnPoLP8DpCHqHIJw==","license":"ISC","engines":{"node":">=10"},"bin":{"semver":"bin/semver.js"}},"node_modules/serialize-error":{"version":"8.1.0","integrity":"sha512-3NnuWfM6vBYoy5gZFvHiYsVbafvI9vZv/+jlIigFn4oP4zjNPK3LhcY0xSCgeb1a5L8jO71Mit9LlNoi2UfDDQ==","license":"MIT","dependencies":{"type-fest":"^0.20.2"},"engines":{"node":">=10"}},"node_modules/type-fest":{"version":"0.20.2","integrity":"sha512-Ne+eE4r0/iWnpAxD852z3A+N0Bt5RN//NjJwRd2VFHEmrywxf5vsZlh4R6lixl6B+wz/8d+maTSAkN1FIkI3LQ==","license":"(MIT OR CC0-1.0)","engines":{"node":">=10"}}},"missing":[{"name":"@duckdb/node-bindings-darwin-arm64","spec":"1.5.6-r.1","requiredBy":"node_modules/@duckdb/node-bindings"},{"name":"@duckdb/node-bindings-darwin-x64","spec":"1.5.6-r.1","requiredBy":"node_modules/@duckdb/node-bindings"},{"name":"@duckdb/node-bindings-linux-arm64","spec":"1.5.6-r.1","requiredBy":"node_modules/@duckdb/node-bindings"},{"name":"@duckdb/node-bindings-linux-arm64-musl","spec":"1.5.6-r.1","requiredBy":"node_modules/@duckdb/node-bindings"},{"name":"@duckdb/node-bindings-win32-arm64","spec":"1.5.6-r.1","requiredBy":"node_modules/@duckdb/node-bindings"},{"name":"@duckdb/node-bindings-win32-x64","spec":"1.5.6-r.1","requiredBy":"node_modules/@duckdb/node-bindings"}]}');
+const pins_namespaceObject = /*#__PURE__*/JSON.parse('{"generatedBy":"scripts/gen-native-pins.mjs","roots":{"onnxruntime-node":"1.30.0","@duckdb/node-api":"1.5.5-r.5"},"hash":"27950462","packages":{"node_modules/@duckdb/node-api":{"version":"1.5.5-r.5","integrity":"sha512-ZMX+sel3DjSKbGuQ44Y5Tp5LwYjlJkhB5faKr+9sSMcxixDMSW+8vaTOD1uRDuN9o0udUoCY/XX9PI1haEZuZg==","license":"MIT","dependencies":{"@duckdb/node-bindings":"1.5.5-r.5"}},"node_modules/@duckdb/node-bindings":{"version":"1.5.5-r.5","integrity":"sha512-sR7x91TfBunLqLbdvrcdiPCU+VGEQFPicxh1STZM402fuHW2ituPTAo2bY3IlntsvJShltrKF4R6B+JYPlAPZg==","license":"MIT","dependencies":{"detect-libc":"^2.1.2"},"optionalDependencies":{"@duckdb/node-bindings-darwin-arm64":"1.5.5-r.5","@duckdb/node-bindings-darwin-x64":"1.5.5-r.5","@duckdb/node-bindings-linux-arm64":"1.5.5-r.5","@duckdb/node-bindings-linux-arm64-musl":"1.5.5-r.5","@duckdb/node-bindings-linux-x64":"1.5.5-r.5","@duckdb/node-bindings-linux-x64-musl":"1.5.5-r.5","@duckdb/node-bindings-win32-arm64":"1.5.5-r.5","@duckdb/node-bindings-win32-x64":"1.5.5-r.5"}},"node_modules/@duckdb/node-bindings-darwin-arm64":{"version":"1.5.5-r.5","integrity":"sha512-WJdeLTFy4pRg60rkbp9smtlP1iIQ8ErtIJkxS+2LQtM1ZZMSByyW+3WPpNoKe7IwPtVl2fLlPw7tDmQW4Z974g==","license":"MIT","os":["darwin"],"cpu":["arm64"],"optional":true},"node_modules/@duckdb/node-bindings-darwin-x64":{"version":"1.5.5-r.5","integrity":"sha512-rN0KjX13MwVQ5V5ufykolty/tf4SaafOpGWcUA1Cegf98jPeRdsJsEE1IMXn8n3u6WvMSZEVJmHJ3ma4Hr7Vzg==","license":"MIT","os":["darwin"],"cpu":["x64"],"optional":true},"node_modules/@duckdb/node-bindings-linux-arm64":{"version":"1.5.5-r.5","integrity":"sha512-CafH2AIvXtpwDynG3KB/4uEOHRGlFoB7auCRMIwH3BKNIobsANV5LSpDJ3tfyRCFIsK6e8AT1eseWVnu2Dv3cw==","license":"MIT","os":["linux"],"cpu":["arm64"],"libc":["glibc"],"optional":true},"node_modules/@duckdb/node-bindings-linux-arm64-musl":{"version":"1.5.5-r.5","integrity":"sha512-00z3mYHUBAucp3L73EoftKDdaGOaV8ENELejiT+PK7dFjTzdXxqhJwZ1LaQV1/zEhIecz+x23f6WvFhWw+7XXQ==","license":"MIT","os":["linux"],"cpu":["arm64"],"libc":["musl"],"optional":true},"node_modules/@duckdb/node-bindings-linux-x64":{"version":"1.5.5-r.5","integrity":"sha512-kCyq6BXhn6QXfwF8yVdVKriSSHP+rfVWcJ56cG8qZzlOZpxyvT5WGm6jMshxg4ditLlOsHsIN/D47RYrcjXuHQ==","license":"MIT","os":["linux"],"cpu":["x64"],"libc":["glibc"],"optional":true},"node_modules/@duckdb/node-bindings-linux-x64-musl":{"version":"1.5.5-r.5","integrity":"sha512-S5qEc7F+GjXt85T2xArjjvN5oc/IjtH6zsLJsuo8N3fQolheBCefemIMdZoK2Jik8a0sBxidiS6Ld4qprMPPDw==","license":"MIT","os":["linux"],"cpu":["x64"],"libc":["musl"],"optional":true},"node_modules/@duckdb/node-bindings-win32-arm64":{"version":"1.5.5-r.5","integrity":"sha512-L3Mroc23xhqOowWVElni8LgEmsm5e9DdG1y2pLka/1ug3Pl2vpQMl1Phxwz4UEMF8DOBbMgN5BBNrYwG2BFo+g==","license":"MIT","os":["win32"],"cpu":["arm64"],"optional":true},"node_modules/@duckdb/node-bindings-win32-x64":{"version":"1.5.5-r.5","integrity":"sha512-mBGFn8netT/AAhK4TOG6Fw47+Db68CxCVtQ9qfxZc1kZAjds+aYrh17Fd/u5CbTDdxILsrcyuF8q9cUcm54kQA==","license":"MIT","os":["win32"],"cpu":["x64"],"optional":true},"node_modules/adm-zip":{"version":"0.6.1","integrity":"sha512-Xwrja8nx9e5o2N1my4DsKCeKpdrnACyr1wtbPxBDgGzKzKyE9kRtBFA8mWldI+RVlD7CBZNWY/wQ2+ydwOR6kQ==","license":"MIT","engines":{"node":">=14.0"}},"node_modules/define-data-property":{"version":"1.1.4","integrity":"sha512-rBMvIzlpA8v6E+SJZoo++HAYqsLrkg7MSfIinMPFhmkorw7X+dOXVJQs+QT69zGkzMyfDnIMN2Wid1+NbL3T+A==","license":"MIT","dependencies":{"es-define-property":"^1.0.0","es-errors":"^1.3.0","gopd":"^1.0.1"},"engines":{"node":">= 0.4"}},"node_modules/define-properties":{"version":"1.2.1","integrity":"sha512-8QmQKqEASLd5nx0U1B1okLElbUuuttJ/AnYmRXbbbGDWh6uS208EjD4Xqq/I9wK7u0v6O08XhTWnt5XtEbR6Dg==","license":"MIT","dependencies":{"define-data-property":"^1.0.1","has-property-descriptors":"^1.0.0","object-keys":"^1.1.1"},"engines":{"node":">= 0.4"}},"node_modules/detect-libc":{"version":"2.1.2","integrity":"sha512-Btj2BOOO83o3WyH59e8MgXsxEQVcarkUOpEYrubB0urwnN10yQ364rsiByU11nZlqWYZm05i/of7io4mzihBtQ==","license":"Apache-2.0","engines":{"node":">=8"}},"node_modules/es-define-property":{"version":"1.0.1","integrity":"sha512-e3nRfgfUZ4rNGL232gUgX06QNyyez04KdjFrF+LTRoOXmrOgFKDg4BCdsjW8EnT69eqdYGmRpJwiPVYNrCaW3g==","license":"MIT","engines":{"node":">= 0.4"}},"node_modules/es-errors":{"version":"1.3.0","integrity":"sha512-Zf5H2Kxt2xjTvbJvP2ZWLEICxA6j+hAmMzIlypy4xcBg1vKVnx89Wy0GbS+kf5cwCVFFzdCFh2XSCFNULS6csw==","license":"MIT","engines":{"node":">= 0.4"}},"node_modules/escape-string-regexp":{"version":"4.0.0","integrity":"sha512-TtpcNJ3XAzx3Gq8sWRzJaVajRs0uVxA2YAkdb1jm2YkPz4G6egUFAyA3n5vtEIZefPk5Wa4UXbKuS5fKkJWdgA==","license":"MIT","engines":{"node":">=10"}},"node_modules/global-agent":{"version":"4.1.3","integrity":"sha512-KUJEViiuFT3I97t+GYMikLPJS2Lfo/S2F+DQuBWzuzaMPnvt5yyZePzArx36fBzpGTxZjIpDbXLeySLgh+k76g==","license":"BSD-3-Clause","dependencies":{"globalthis":"^1.0.2","matcher":"^4.0.0","semver":"^7.3.5","serialize-error":"^8.1.0"},"engines":{"node":">=10.0"}},"node_modules/globalthis":{"version":"1.0.4","integrity":"sha512-DpLKbNU4WylpxJykQujfCcwYWiV/Jhm50Goo0wrVILAv5jOr9d+H+UR3PhSCD2rCCEIg0uc+G+muBTwD54JhDQ==","license":"MIT","dependencies":{"define-properties":"^1.2.1","gopd":"^1.0.1"},"engines":{"node":">= 0.4"}},"node_modules/gopd":{"version":"1.2.0","integrity":"sha512-ZUKRh6/kUFoAiTAtTYPZJ3hw9wNxx+BIBOijnlG9PnrJsCcSjs1wyyD6vJpaYtgnzDrKYRSqf3OO6Rfa93xsRg==","license":"MIT","engines":{"node":">= 0.4"}},"node_modules/has-property-descriptors":{"version":"1.0.2","integrity":"sha512-55JNKuIW+vq4Ke1BjOTjM2YctQIvCT7GFzHwmfZPGo5wnrgkid0YQtnAleFSqumZm4az3n2BS+erby5ipJdgrg==","license":"MIT","dependencies":{"es-define-property":"^1.0.0"}},"node_modules/matcher":{"version":"4.0.0","integrity":"sha512-S6x5wmcDmsDRRU/c2dkccDwQPXoFczc5+HpQ2lON8pnvHlnvHAHj5WlLVvw6n6vNyHuVugYrFohYxbS+pvFpKQ==","license":"MIT","dependencies":{"escape-string-regexp":"^4.0.0"},"engines":{"node":">=10"}},"node_modules/object-keys":{"version":"1.1.1","integrity":"sha512-NuAESUOUMrlIXOfHKzD6bpPu3tYt3xvjNdRIQ+FeT0lNb4K8WR70CaDxhuNguS2XG+GjkyMwOzsN5ZktImfhLA==","license":"MIT","engines":{"node":">= 0.4"}},"node_modules/onnxruntime-common":{"version":"1.30.0","integrity":"sha512-7fdVWjAID1dVhH/G8qK3APARunV4VkBFoCQAP7qp4Wkab0mrorvmc+sqiT+mKXOzDqdjN5j+/Z9nb4gzNPWcyA==","license":"MIT"},"node_modules/onnxruntime-node":{"version":"1.30.0","integrity":"sha512-twhs1C2C/BFkz1yc5OY0KIU2GUq6DURO7hD4bx5Q2Qy3nAMJwRXW8xU3NVczE29VA9lolLOYepoD8fjTGOfIqw==","license":"MIT","dependencies":{"adm-zip":"^0.6.0","global-agent":"^4.1.3","onnxruntime-common":"1.30.0"},"os":["win32","darwin","linux"],"hasInstallScript":true},"node_modules/semver":{"version":"7.8.6","integrity":"sha512-9lpSSU4Mly3mrtruwLs1eLK6+gzbzqeBFwRNjIjE+9LuDpWdYctrQlQ3ej1Ilgi7gknpsTRnPoLP8DpCHqHIJw==","license":"ISC","engines":{"node":">=10"},"bin":{"semver":"bin/semver.js"}},"node_modules/serialize-error":{"version":"8.1.0","integrity":"sha512-3NnuWfM6vBYoy5gZFvHiYsVbafvI9vZv/+jlIigFn4oP4zjNPK3LhcY0xSCgeb1a5L8jO71Mit9LlNoi2UfDDQ==","license":"MIT","dependencies":{"type-fest":"^0.20.2"},"engines":{"node":">=10"}},"node_modules/type-fest":{"version":"0.20.2","integrity":"sha512-Ne+eE4r0/iWnpAxD852z3A+N0Bt5RN//NjJwRd2VFHEmrywxf5vsZlh4R6lixl6B+wz/8d+maTSAkN1FIkI3LQ==","license":"(MIT OR CC0-1.0)","engines":{"node":">=10"}}},"missing":[]}');
 ;// CONCATENATED MODULE: ./src/native/pins.ts
 
 
@@ -31806,7 +31806,7 @@ function installManifests(target, pins = PINS) {
 
 ;// CONCATENATED MODULE: ./src/native/platform.ts
 
-// The intersection of onnxruntime-node 1.30.0's bin/napi-v6/<platform>/<arch> folders and the
+// The intersection of onnxruntime-node's bin/napi-v6/<platform>/<arch> folders and the
 // @duckdb/node-bindings-* optional dependencies (test/native-platform.test.ts checks both against the
 // installed packages). onnxruntime-node ships no darwin/x64 and no musl build, so those DuckDB bindings
 // are of no use to us.
@@ -31894,7 +31894,7 @@ function nativeTarget(platform, arch, libc) {
     }
     else if (platform === 'darwin' && arch === 'x64') {
         why =
-            ' onnxruntime-node 1.30 ships no Intel macOS build (use an Apple Silicon runner such as macos-latest).';
+            ' the pinned onnxruntime-node ships no Intel macOS build (use an Apple Silicon runner such as macos-latest).';
     }
     throw new errors/* ConfigurationError */.j1(`mlgate's native engines (onnxruntime-node, DuckDB) have no build for ${asked}.${why} Supported platforms: ${supported}.`);
 }
@@ -35746,15 +35746,17 @@ class NativeLoader {
                 const imported = (await importFromNodeModules());
                 // Both packages are CommonJS: the namespace's default is the whole exports object.
                 const mod = imported.default ?? imported;
-                this.#info[engine] = { package: pkg, version: versionFromModule(engine, mod), route: 'node_modules' };
+                this.#info[engine] = { package: pkg, version: versionInNodeModules(pkg), route: 'node_modules' };
                 this.#logger.debug(`${pkg} loaded from node_modules`);
                 return mod;
             }
             catch (e) {
-                if (isModuleNotFound(e, pkg))
+                if (isModuleNotFound(e, pkg)) {
                     this.#logger.debug(`${pkg} is not in node_modules; using the pinned install`);
-                else
+                }
+                else {
                     this.#logger.warning(`${pkg} from node_modules failed to load (${message(e)}); using the pinned install`);
+                }
             }
         }
         this.#provisioned ??= this.#provision();
@@ -35783,17 +35785,19 @@ class NativeLoader {
     }
     async #provision() {
         const env = this.#env;
-        const provided = env.MLGATE_NATIVE_DIR;
-        if (provided)
-            return { route: 'MLGATE_NATIVE_DIR', dir: provided };
+        // Absolute, because createRequire takes nothing else.
+        if (env.MLGATE_NATIVE_DIR)
+            return { route: 'MLGATE_NATIVE_DIR', dir: (0,external_node_path_.resolve)(env.MLGATE_NATIVE_DIR) };
         const target = this.#target();
         const pins = this.#pins;
         const version = pinsVersionKey(pins);
-        if (env.RUNNER_TOOL_CACHE) {
+        // @actions/tool-cache reads RUNNER_TOOL_CACHE from process.env itself, so that is where we look too.
+        const toolCache = process.env.RUNNER_TOOL_CACHE;
+        if (toolCache) {
             const found = find(TOOL_NAME, version, target.arch);
             if (found && this.#usable(found, target))
                 return { route: 'tool-cache', dir: found };
-            return this.#install(target, 'tool-cache', (0,external_node_path_.join)(env.RUNNER_TOOL_CACHE, TOOL_NAME, version, target.arch));
+            return this.#install(target, 'tool-cache', (0,external_node_path_.join)(toolCache, TOOL_NAME, version, target.arch));
         }
         const cached = (0,external_node_path_.join)(cacheRoot(env), 'native', version, target.key);
         if (this.#usable(cached, target))
@@ -35801,7 +35805,7 @@ class NativeLoader {
         return this.#install(target, 'cache', cached);
     }
     /** An install is usable when it was made from these pins, for this platform, and is complete. */
-    #usable(dir, target) {
+    #usable(dir, target, warn = true) {
         let marker;
         try {
             marker = JSON.parse((0,external_node_fs_.readFileSync)((0,external_node_path_.join)(dir, MARKER_FILE), 'utf8'));
@@ -35810,9 +35814,11 @@ class NativeLoader {
             return false;
         }
         const missing = target.expectedFiles.filter((f) => !(0,external_node_fs_.existsSync)((0,external_node_path_.join)(dir, 'node_modules', f)));
-        if (marker.pinsHash === this.#pins.hash && marker.target === target.key && missing.length === 0)
+        if (marker.pinsHash === this.#pins.hash && marker.target === target.key && missing.length === 0) {
             return true;
-        this.#logger.warning(`Ignoring the incomplete native engines install in ${dir}; installing again`);
+        }
+        if (warn)
+            this.#logger.warning(`Ignoring the incomplete native engines install in ${dir}; installing again`);
         return false;
     }
     async #install(target, into, destination) {
@@ -35822,13 +35828,13 @@ class NativeLoader {
         this.#logger.info(`Installing ${what} into the ${into === 'tool-cache' ? 'tool cache' : 'cache'} ...`);
         const started = performance.now();
         const manifests = installManifests(target, pins);
+        const npm = locateNpm(env);
         // Staged beside the destination so that the final move is a rename on one filesystem.
-        const stagingParent = into === 'tool-cache' ? (env.RUNNER_TEMP ?? (0,external_node_os_namespaceObject.tmpdir)()) : (0,external_node_path_.dirname)(destination);
+        const stagingParent = into === 'tool-cache' ? (process.env.RUNNER_TEMP ?? (0,external_node_os_namespaceObject.tmpdir)()) : (0,external_node_path_.dirname)(destination);
         await (0,promises_.mkdir)(stagingParent, { recursive: true });
         const staging = await (0,promises_.mkdtemp)((0,external_node_path_.join)(stagingParent, '.mlgate-native-'));
         await (0,promises_.writeFile)((0,external_node_path_.join)(staging, 'package.json'), `${JSON.stringify(manifests.packageJson, null, 2)}\n`);
         await (0,promises_.writeFile)((0,external_node_path_.join)(staging, 'package-lock.json'), `${JSON.stringify(manifests.packageLock, null, 2)}\n`);
-        const npm = locateNpm(env);
         const args = [
             ...npm.args,
             'ci',
@@ -35872,7 +35878,7 @@ class NativeLoader {
             await (0,promises_.rm)(staging, { recursive: true, force: true });
         }
         else {
-            dir = await moveIntoPlace(staging, destination);
+            dir = await moveIntoPlace(staging, destination, (d) => this.#usable(d, target, false));
         }
         this.#logger.info(`Installed the ${what} in ${seconds(started).toFixed(1)} s: ${dir}`);
         return { route: 'install', dir };
@@ -35901,14 +35907,15 @@ function cacheRoot(env = process.env) {
         return env.MLGATE_CACHE_DIR;
     return (0,external_node_path_.join)(env.XDG_CACHE_HOME || (0,external_node_path_.join)((0,external_node_os_namespaceObject.homedir)(), '.cache'), 'mlgate');
 }
-function versionFromModule(engine, mod) {
-    if (engine === 'onnxruntime') {
-        return mod.env?.versions?.node;
+/** The version of the package that import() found, resolved the same way from this file. */
+function versionInNodeModules(pkg) {
+    try {
+        // A URL object rather than the bare import.meta.url, which the bundler would take over as its own require.
+        return readVersion((0,external_node_module_namespaceObject.createRequire)(new URL(import.meta.url)).resolve(`${pkg}/package.json`));
     }
-    // @duckdb/node-api does not export its own version, and its package.json is out of reach of an ESM
-    // import; the DuckDB library version it reports says the same thing to a reader.
-    const version = mod.version?.();
-    return version ? `DuckDB ${version}` : undefined;
+    catch {
+        return undefined;
+    }
 }
 function readVersion(packageJson) {
     return JSON.parse((0,external_node_fs_.readFileSync)(packageJson, 'utf8')).version;
@@ -36061,24 +36068,34 @@ async function pruneOtherPlatforms(onnxruntimeDir, target) {
     }
     return pruned;
 }
-/** Renames the finished install into place; when another process got there first, theirs is kept. */
-async function moveIntoPlace(staging, destination) {
+/**
+ * Renames the finished install into place. When another process finished first, its install is kept (it
+ * may be loading from it) and ours is dropped.
+ */
+async function moveIntoPlace(staging, destination, isUsable) {
+    const keepTheirs = async () => {
+        await (0,promises_.rm)(staging, { recursive: true, force: true });
+        return destination;
+    };
+    if (isUsable(destination))
+        return keepTheirs();
     await (0,promises_.mkdir)((0,external_node_path_.dirname)(destination), { recursive: true });
     // A leftover that failed the usability check would block the rename.
     await (0,promises_.rm)(destination, { recursive: true, force: true });
     try {
         await (0,promises_.rename)(staging, destination);
+        return destination;
     }
     catch (e) {
+        if (isUsable(destination))
+            return keepTheirs();
+        // Windows refuses to rename a folder while a virus scanner holds one of its files: copy instead.
         const code = e.code;
-        if ((code === 'EEXIST' || code === 'ENOTEMPTY' || code === 'EPERM') &&
-            (0,external_node_fs_.existsSync)((0,external_node_path_.join)(destination, MARKER_FILE))) {
-            await (0,promises_.rm)(staging, { recursive: true, force: true });
-        }
-        else {
+        if (code !== 'EPERM' && code !== 'EBUSY' && code !== 'EACCES')
             throw e;
-        }
     }
+    await (0,promises_.cp)(staging, destination, { recursive: true });
+    await (0,promises_.rm)(staging, { recursive: true, force: true });
     return destination;
 }
 
@@ -36489,12 +36506,15 @@ function prepareClassification(input) {
         if (labelOf[id] === 0)
             labelOf[id] = labels.push(classes[id]) - 1;
     const L = labels.length;
-    const cell = new Int32Array(rows);
-    for (let i = 0; i < rows; i++)
-        cell[i] = labelOf[yTrue[i]] * L + labelOf[yPred[i]];
-    const binary = classes.length === 2;
     const positiveIndex = input.positiveIndex ?? 1;
     const { scores, reason } = prepareScores(input, positiveIndex);
+    const order = scores?.columns[0].order;
+    const cell = new Int32Array(rows);
+    for (let i = 0; i < rows; i++) {
+        const row = order ? order[i] : i;
+        cell[i] = labelOf[yTrue[row]] * L + labelOf[yPred[row]];
+    }
+    const binary = classes.length === 2;
     return {
         rows,
         binary,
@@ -36509,7 +36529,10 @@ function prepareClassification(input) {
 function prepareScores(input, positiveIndex) {
     const { classes, yTrue, proba } = input;
     const k = input.scoreClasses ?? classes.length;
-    const unavailable = (why) => ({ scores: null, reason: `${why}: roc_auc, pr_auc and log_loss are null.` });
+    const unavailable = (why) => ({
+        scores: null,
+        reason: `${why}: roc_auc, pr_auc and log_loss are null.`,
+    });
     if (!proba)
         return unavailable('The model gives no probabilities');
     if (proba.length !== yTrue.length * k) {
@@ -36530,13 +36553,10 @@ function prepareScores(input, positiveIndex) {
     // sklearn 1.2.1 clips with the machine epsilon of the input's dtype.
     const eps = proba instanceof Float32Array ? 2 ** -23 : Number.EPSILON;
     const scoredIds = k === 2 ? [positiveIndex] : Array.from({ length: k }, (_, c) => c);
-    return {
-        scores: {
-            rowLoss: rowLogLoss(proba, k, yTrue, eps),
-            columns: scoredIds.map((c) => scoreColumn(proba, k, c, yTrue, classes[c])),
-        },
-        reason: '',
-    };
+    const columns = scoredIds.map((c) => scoreColumn(proba, k, c, yTrue, classes[c]));
+    const rowLoss = rowLogLoss(proba, k, yTrue, eps);
+    const { order } = columns[0];
+    return { scores: { columns, loss: Float64Array.from(order, (row) => rowLoss[row]) }, reason: '' };
 }
 /** sklearn's log_loss per row: clip to [eps, 1 - eps], renormalise the row, take -log of the true class. */
 function rowLogLoss(proba, k, yTrue, eps) {
@@ -36550,23 +36570,40 @@ function rowLogLoss(proba, k, yTrue, eps) {
     }
     return loss;
 }
-/** Sorts the column once; ties share a rank, which is how sklearn's curves treat them. */
+/**
+ * Sorts the column once. Ties form one group, which is how sklearn's curves treat them. The distinct
+ * scores are sorted natively and the rows placed by a counting sort on their rank.
+ */
 function scoreColumn(proba, k, column, yTrue, label) {
     const rows = yTrue.length;
-    const sorted = new Float64Array(rows);
+    const distinct = new Float64Array(rows);
     for (let i = 0; i < rows; i++)
-        sorted[i] = proba[i * k + column];
-    sorted.sort();
-    let distinct = 0;
+        distinct[i] = proba[i * k + column];
+    distinct.sort();
+    let groups = 0;
     for (let i = 0; i < rows; i++)
-        if (distinct === 0 || sorted[i] !== sorted[distinct - 1])
-            sorted[distinct++] = sorted[i];
-    const bucket = new Int32Array(rows);
+        if (groups === 0 || distinct[i] !== distinct[groups - 1])
+            distinct[groups++] = distinct[i];
+    // Rank 0 = highest score.
+    const rank = new Int32Array(rows);
+    const start = new Int32Array(groups + 1);
     for (let i = 0; i < rows; i++) {
-        const rank = lowerBound(sorted, distinct, proba[i * k + column]);
-        bucket[i] = 2 * rank + (yTrue[i] === column ? 1 : 0);
+        rank[i] = groups - 1 - lowerBound(distinct, groups, proba[i * k + column]);
+        start[rank[i] + 1]++;
     }
-    return { bucket, distinctScores: distinct, label };
+    for (let g = 0; g < groups; g++)
+        start[g + 1] += start[g];
+    const order = new Int32Array(rows);
+    const flags = new Uint8Array(rows);
+    for (let i = 0; i < rows; i++) {
+        order[start[rank[i]]++] = i;
+    }
+    for (let at = 0; at < rows; at++) {
+        const row = order[at];
+        const last = at === rows - 1 || rank[order[at + 1]] !== rank[row];
+        flags[at] = (yTrue[row] === column ? 1 : 0) | (last ? 2 : 0);
+    }
+    return { order, flags, label };
 }
 function lowerBound(sorted, length, value) {
     let lo = 0;
@@ -36586,34 +36623,78 @@ function createClassificationSums(prepared) {
         weight: 0,
         confusion: new Float64Array(L * L),
         loss: 0,
-        buckets: (prepared.scores?.columns ?? []).map((c) => new Float64Array(2 * c.distinctScores)),
+        ranking: (prepared.scores?.columns ?? []).map(() => ({
+            positives: 0,
+            negatives: 0,
+            area: 0,
+            precision: 0,
+        })),
+        sortedWeights: new Uint8Array(prepared.scores ? prepared.rows : 0),
     };
 }
 /** Overwrites `sums` with the statistics of the rows weighted by `weights` (one small integer per row). */
 function accumulateClassification(prepared, weights, sums) {
-    const { cell, rows, scores } = prepared;
-    const { confusion } = sums;
-    confusion.fill(0);
-    let weight = 0;
-    for (let i = 0; i < rows; i++) {
-        const w = weights[i];
-        weight += w;
-        confusion[cell[i]] += w;
-    }
-    sums.weight = weight;
-    if (!scores)
+    const { cell, scores } = prepared;
+    sums.confusion.fill(0);
+    if (!scores) {
+        let weight = 0;
+        for (let i = 0; i < cell.length; i++) {
+            weight += weights[i];
+            sums.confusion[cell[i]] += weights[i];
+        }
+        sums.weight = weight;
         return;
-    const { rowLoss } = scores;
-    let loss = 0;
-    for (let i = 0; i < rows; i++)
-        loss += weights[i] * rowLoss[i];
-    sums.loss = loss;
-    scores.columns.forEach(({ bucket }, c) => {
-        const into = sums.buckets[c];
-        into.fill(0);
-        for (let i = 0; i < rows; i++)
-            into[bucket[i]] += weights[i];
+    }
+    scores.columns.forEach((column, c) => {
+        const first = c === 0;
+        const { order, flags } = column;
+        const sorted = sums.sortedWeights;
+        // A gather on its own keeps many cache misses in flight; inside the walk below it would stall it.
+        for (let i = 0; i < order.length; i++)
+            sorted[i] = weights[order[i]];
+        const loss = walkScores(flags, sorted, first ? cell : null, first ? scores.loss : null, sums, c);
+        if (first) {
+            sums.loss = loss;
+            sums.weight = sums.ranking[0].positives + sums.ranking[0].negatives;
+        }
     });
+}
+/**
+ * One pass down a score column (weights already in its order): the ranking sums and, when `cell` and
+ * `loss` are given (in the same order), the confusion matrix and the loss sum too, which saves a second
+ * walk over a million rows. Returns the loss sum.
+ */
+function walkScores(flags, weights, cell, loss, sums, column) {
+    const { confusion } = sums;
+    let lossSum = 0;
+    let groupPositives = 0;
+    let groupWeight = 0;
+    let positives = 0;
+    let negatives = 0;
+    let area = 0;
+    let precision = 0;
+    for (let i = 0; i < flags.length; i++) {
+        const w = weights[i];
+        if (cell !== null) {
+            confusion[cell[i]] += w;
+            lossSum += w * loss[i];
+        }
+        const f = flags[i];
+        groupPositives += w * (f & 1);
+        groupWeight += w;
+        if (f & 2) {
+            const groupNegatives = groupWeight - groupPositives;
+            area += groupNegatives * (positives + groupPositives / 2);
+            positives += groupPositives;
+            negatives += groupNegatives;
+            // Branch-free: a group without positives adds 0, and the max only guards 0 / 0 before any weight.
+            precision += groupPositives * (positives / Math.max(positives + negatives, 1));
+            groupPositives = 0;
+            groupWeight = 0;
+        }
+    }
+    Object.assign(sums.ranking[column], { positives, negatives, area, precision });
+    return lossSum;
 }
 /** Per-label counts and scores; sklearn's zero_division="warn" sets an ill-defined ratio to 0. */
 function labelStats(confusion, L) {
@@ -36731,7 +36812,8 @@ function explainLabelMetrics(prepared, s, mcc, notes) {
     if (binary && positive < 0) {
         notes.push(`The positive class ${positiveName} is absent from y_true and y_pred: precision, recall and f1 are 0.`);
     }
-    if (mcc === 0 && (s.predicted.filter((c) => c > 0).length < 2 || s.support.filter((c) => c > 0).length < 2)) {
+    if (mcc === 0 &&
+        (s.predicted.filter((c) => c > 0).length < 2 || s.support.filter((c) => c > 0).length < 2)) {
         notes.push('MCC is undefined when y_true or y_pred holds a single class: set to 0, as scikit-learn does.');
     }
 }
@@ -36742,8 +36824,11 @@ function scoreMetrics(prepared, sums, notes) {
         return { roc_auc: null, pr_auc: null, log_loss: null };
     }
     const { columns } = scores;
-    const auc = sums.buckets.map((b, c) => rocAuc(b, columns[c].distinctScores));
-    const ap = sums.buckets.map((b, c) => averagePrecision(b, columns[c].distinctScores));
+    // Mann-Whitney form of the ROC area; undefined (NaN) without both classes.
+    const auc = sums.ranking.map((r) => r.positives > 0 && r.negatives > 0 ? r.area / (r.positives * r.negatives) : NaN);
+    // sklearn's average_precision_score: recall steps times precision. Without positives sklearn warns and
+    // returns 0, and the class still counts in the macro mean.
+    const ap = sums.ranking.map((r) => (r.positives > 0 ? r.precision / r.positives : NaN));
     if (notes) {
         const oneClass = columns.filter((_, c) => Number.isNaN(auc[c])).map((c) => c.label);
         if (oneClass.length > 0) {
@@ -36756,45 +36841,12 @@ function scoreMetrics(prepared, sums, notes) {
             notes.push(`Average precision is 0 for ${noPositives.join(', ')}: no row of y_true has it (as scikit-learn).`);
         }
     }
-    const rocAucValue = auc.reduce((a, b) => a + b, 0) / auc.length;
-    // sklearn warns and returns 0 for a class without positives; it still counts in the macro mean.
-    const prAucValue = ap.reduce((a, b) => a + (Number.isNaN(b) ? 0 : b), 0) / ap.length;
+    const rocAuc = auc.reduce((a, b) => a + b, 0) / auc.length;
     return {
-        roc_auc: Number.isNaN(rocAucValue) ? null : rocAucValue,
-        pr_auc: prAucValue,
+        roc_auc: Number.isNaN(rocAuc) ? null : rocAuc,
+        pr_auc: ap.reduce((a, b) => a + (Number.isNaN(b) ? 0 : b), 0) / ap.length,
         log_loss: sums.loss / sums.weight,
     };
-}
-/** Mann-Whitney form of the ROC area: each negative counts the positives above it, ties as one half. */
-function rocAuc(buckets, distinct) {
-    let positives = 0;
-    let negatives = 0;
-    let area = 0;
-    for (let r = distinct - 1; r >= 0; r--) {
-        const neg = buckets[2 * r];
-        const pos = buckets[2 * r + 1];
-        area += neg * (positives + pos / 2);
-        positives += pos;
-        negatives += neg;
-    }
-    return positives > 0 && negatives > 0 ? area / (positives * negatives) : Number.NaN;
-}
-/**
- * sklearn's average_precision_score: sum over thresholds (descending) of the recall step times the
- * precision there. NaN when there are no positives (sklearn then warns and returns 0).
- */
-function averagePrecision(buckets, distinct) {
-    let tp = 0;
-    let fp = 0;
-    let area = 0;
-    for (let r = distinct - 1; r >= 0; r--) {
-        const pos = buckets[2 * r + 1];
-        tp += pos;
-        fp += buckets[2 * r];
-        if (pos > 0)
-            area += pos * (tp / (tp + fp));
-    }
-    return tp > 0 ? area / tp : Number.NaN;
 }
 
 ;// CONCATENATED MODULE: ./src/metrics/regression.ts
@@ -36804,7 +36856,15 @@ function averagePrecision(buckets, distinct) {
  * As in classification.ts, every metric is a function of weighted sums, so that the point estimate (unit
  * weights) and the paired bootstrap (Poisson weights) share one definition.
  */
-const REGRESSION_METRICS = ['mae', 'mse', 'rmse', 'r2', 'mape', 'max_error', 'explained_variance'];
+const REGRESSION_METRICS = [
+    'mae',
+    'mse',
+    'rmse',
+    'r2',
+    'mape',
+    'max_error',
+    'explained_variance',
+];
 /** sklearn's MAPE divides by max(|y|, eps) with the float64 epsilon, so a zero target gives a huge ratio. */
 const MAPE_EPSILON = Number.EPSILON;
 function regressionMetrics(yTrue, yPred) {
@@ -36818,33 +36878,24 @@ function prepareRegression(yTrue, yPred) {
     if (yPred.length !== rows)
         throw new RangeError(`yTrue has ${rows} rows but yPred has ${yPred.length}`);
     const error = new Float64Array(rows);
-    const relativeError = new Float64Array(rows);
     let finite = true;
     let hasZeroTarget = false;
     for (let i = 0; i < rows; i++) {
-        const e = yPred[i] - yTrue[i];
-        error[i] = e;
-        const scale = Math.abs(yTrue[i]);
-        if (scale < MAPE_EPSILON)
-            hasZeroTarget = true;
-        relativeError[i] = Math.abs(e) / Math.max(scale, MAPE_EPSILON);
-        finite &&= Number.isFinite(e);
+        error[i] = yPred[i] - yTrue[i];
+        finite &&= Number.isFinite(error[i]);
+        hasZeroTarget ||= Math.abs(yTrue[i]) < MAPE_EPSILON;
     }
     return {
         rows,
         invalid: finite ? '' : 'y_true or y_pred contains NaN or infinite values: no metric is computed.',
+        yTrue,
         error,
-        relativeError,
-        centredError: centred(error),
-        centredTrue: centred(yTrue),
+        errorCentre: centre(error),
+        trueCentre: centre(yTrue),
         hasZeroTarget,
     };
 }
-/**
- * Values minus their mean. A constant series becomes exact zeros: sklearn's rounded mean can leave a
- * residue of 1e-17 there and turn force_finite's "zero denominator" into a huge ratio.
- */
-function centred(values) {
+function centre(values) {
     let min = Number.POSITIVE_INFINITY;
     let max = Number.NEGATIVE_INFINITY;
     let total = 0;
@@ -36855,17 +36906,11 @@ function centred(values) {
             max = v;
         total += v;
     }
-    const out = new Float64Array(values.length);
-    if (min === max)
-        return out;
-    const mean = total / values.length;
-    for (let i = 0; i < values.length; i++)
-        out[i] = values[i] - mean;
-    return out;
+    return min === max ? min : total / values.length;
 }
 /** The statistics of the rows weighted by `weights` (one small integer per row). */
 function accumulateRegression(prepared, weights) {
-    const { rows, error, relativeError, centredError, centredTrue } = prepared;
+    const { rows, yTrue, error, errorCentre, trueCentre } = prepared;
     // Locals rather than object fields: this loop runs once per bootstrap resample over every row.
     let weight = 0;
     let absError = 0;
@@ -36879,13 +36924,14 @@ function accumulateRegression(prepared, weights) {
     for (let i = 0; i < rows; i++) {
         const w = weights[i];
         const e = error[i];
+        const y = yTrue[i];
         const a = Math.abs(e);
-        const ce = centredError[i];
-        const ct = centredTrue[i];
+        const ce = e - errorCentre;
+        const ct = y - trueCentre;
         weight += w;
         absError += w * a;
         squaredError += w * e * e;
-        relative += w * relativeError[i];
+        relative += (w * a) / Math.max(Math.abs(y), MAPE_EPSILON);
         errorSum += w * ce;
         errorSquares += w * ce * ce;
         trueSum += w * ct;
@@ -37004,12 +37050,12 @@ function logBinomialPmfHalf(k, n) {
     const lc = stirlingError(n) - stirlingError(k) - stirlingError(n - k) - deviance(k, half) - deviance(n - k, half);
     return lc - 0.5 * (Math.log(2 * Math.PI) + Math.log(k) + Math.log1p(-k / n));
 }
-/** log(n!) - log(sqrt(2 pi n) (n/e)^n) for n = 0..15, to 17 digits. */
+/** log(n!) - log(sqrt(2 pi n) (n/e)^n) for n = 0..15 (computed with mpmath, rounded to double). */
 const STIRLING_ERROR_TABLE = [
-    0, 0.081061466795327258, 0.041340695955409294, 0.027677925684998339, 0.020790672103765093,
-    0.016644691189821192, 0.013876128823070748, 0.01189670994589177, 0.010411265261972096, 0.0092554621827127329,
-    0.0083305634333628713, 0.0075736754879518408, 0.0069428401072095299, 0.0064089941880042071,
-    0.0059513701127588477, 0.0055547335519628014,
+    0, 0.08106146679532726, 0.0413406959554093, 0.02767792568499834, 0.020790672103765093, 0.016644691189821193,
+    0.013876128823070748, 0.01189670994589177, 0.010411265261972096, 0.009255462182712733, 0.00833056343336287,
+    0.007573675487951841, 0.00694284010720953, 0.006408994188004207, 0.0059513701127588475,
+    0.005554733551962801,
 ];
 function stirlingError(n) {
     if (n <= 15)
@@ -37057,19 +37103,20 @@ const POISSON_CDF = (() => {
     return cdf;
 })();
 const SLOW = 255;
+const poissonCount = (draw) => POISSON_CDF.findIndex((c) => draw < c);
 /** Poisson count by the top 12 bits of the draw; SLOW where a threshold falls inside the bucket. */
 const POISSON_BY_TOP_BITS = (() => {
     const table = new Uint8Array(4096);
-    const count = (u) => POISSON_CDF.findIndex((c) => u < c);
     for (let top = 0; top < 4096; top++) {
-        const first = count(top * 2 ** 20);
-        table[top] = first === count((top + 1) * 2 ** 20 - 1) ? first : SLOW;
+        const first = poissonCount(top * 2 ** 20);
+        table[top] = first === poissonCount((top + 1) * 2 ** 20 - 1) ? first : SLOW;
     }
     return table;
 })();
 /** xoshiro128** (Blackman & Vigna): small, fast, and good enough for resampling; seeded by splitmix32. */
 class Xoshiro128 {
     state = new Int32Array(4);
+    draws = new Uint32Array(1);
     constructor(seed) {
         let z = seed | 0;
         for (let i = 0; i < 4; i++) {
@@ -37087,24 +37134,15 @@ class Xoshiro128 {
         return rng;
     }
     nextUint32() {
-        const out = new Uint32Array(1);
-        this.fill(out.length, (_, r) => {
-            out[0] = r;
-        });
-        return out[0];
+        const one = this.draws.subarray(0, 1);
+        this.fillUint32(one);
+        return one[0];
     }
-    /** Fills `out` with independent Poisson(1) counts: one bootstrap resample's row weights. */
-    fillPoissonOne(out) {
-        this.fill(out.length, (i, r) => {
-            const k = POISSON_BY_TOP_BITS[r >>> 20];
-            out[i] = k !== SLOW ? k : POISSON_CDF.findIndex((c) => r < c);
-        });
-    }
-    /** The generator with its state in locals (the hot loop of the bootstrap); `use` gets each uint32. */
-    fill(count, use) {
+    /** The generator with its state in locals: this is the innermost loop of the bootstrap. */
+    fillUint32(out) {
         let [a, b, c, d] = this.state;
-        for (let i = 0; i < count; i++) {
-            const r = Math.imul(rotl(Math.imul(b, 5), 7), 9) >>> 0;
+        for (let i = 0; i < out.length; i++) {
+            out[i] = Math.imul(rotl(Math.imul(b, 5), 7), 9);
             const t = b << 9;
             c ^= a;
             d ^= b;
@@ -37112,9 +37150,24 @@ class Xoshiro128 {
             a ^= d;
             c ^= t;
             d = rotl(d, 11);
-            use(i, r);
         }
         this.state.set([a, b, c, d]);
+    }
+    /** Fills `out` with independent Poisson(1) counts: one bootstrap resample's row weights. */
+    fillPoissonOne(out) {
+        // Draws go through a small buffer that stays in the L1 cache.
+        const chunk = 4096;
+        if (this.draws.length < chunk)
+            this.draws = new Uint32Array(chunk);
+        for (let from = 0; from < out.length; from += chunk) {
+            const draws = this.draws.subarray(0, Math.min(chunk, out.length - from));
+            this.fillUint32(draws);
+            for (let i = 0; i < draws.length; i++) {
+                const r = draws[i];
+                const k = POISSON_BY_TOP_BITS[r >>> 20];
+                out[from + i] = k !== SLOW ? k : poissonCount(r);
+            }
+        }
     }
 }
 const rotl = (x, k) => (x << k) | (x >>> (32 - k));
@@ -38009,7 +38062,7 @@ var inputs = __nccwpck_require__(2291);
 ;// CONCATENATED MODULE: ./src/report/markdown.ts
 /** GitHub rejects comment bodies longer than this many characters. */
 const GITHUB_COMMENT_LIMIT = 65536;
-const TRUNCATION_NOTE = (/* unused pure expression or super */ null && ('> [!NOTE]\n> This comment was cut to fit GitHub\'s 65,536-character limit. The full report is in the job ' +
+const TRUNCATION_NOTE = (/* unused pure expression or super */ null && ("> [!NOTE]\n> This comment was cut to fit GitHub's 65,536-character limit. The full report is in the job " +
     'summary and in the JSON report uploaded as an artifact.'));
 const MISSING = '—';
 function raw(markdown) {
@@ -38028,9 +38081,7 @@ function escapeHtml(text) {
 }
 /** Plain text made safe for one table cell: HTML escaped, pipes escaped, line breaks kept as <br>. */
 function escapeCell(text) {
-    return escapeHtml(text)
-        .replace(/\|/g, '\\|')
-        .replace(/\r?\n/g, '<br>');
+    return escapeHtml(text).replace(/\|/g, '\\|').replace(/\r?\n/g, '<br>');
 }
 function renderCell(cell) {
     if (cell === null || cell === undefined)
@@ -38108,7 +38159,12 @@ function metricsTable(metrics, baseline) {
         return '_No metrics._';
     if (!baseline)
         return table(['Metric', 'Value'], names.map((name) => [code(name), metrics[name]]), ['left', 'right']);
-    const rows = names.map((name) => [code(name), metrics[name], baseline[name], delta(metrics[name], baseline[name])]);
+    const rows = names.map((name) => [
+        code(name),
+        metrics[name],
+        baseline[name],
+        delta(metrics[name], baseline[name]),
+    ]);
     return table(['Metric', 'Value', 'Baseline', 'Δ'], rows, ['left', 'right', 'right', 'right']);
 }
 function delta(value, base) {
@@ -38510,10 +38566,12 @@ function knownMetrics(task, space) {
 }
 /**
  * Checks the label and the features of every row of a chunk. Returns the rows to keep (null = all),
- * or throws for the first empty/NaN cell when the policy is `error`.
+ * or throws for the first empty/NaN cell in file order when the policy is `error`.
  */
 function missingCells(chunk, reads, file, policy, skipped) {
     let keep = null;
+    // Columns are scanned one at a time, so the first bad cell of the chunk is the earliest over all columns.
+    let first;
     chunk.columns.forEach((column, c) => {
         const read = reads[c];
         const isSlice = c > 0 && read.as === 'code';
@@ -38524,8 +38582,9 @@ function missingCells(chunk, reads, file, policy, skipped) {
             if (!missing)
                 continue;
             if (policy === 'error') {
-                const what = column.as === 'code' || column.nulls?.[i] === 1 ? 'is empty' : 'is NaN';
-                throw new errors/* ConfigurationError */.j1(`column "${read.name}" ${what}; fill it, or set missing-values: skip-row to drop such rows (they are counted in the report)`, `${file.path}, line ${chunk.firstRow + i + 2}`);
+                if (!first || i < first.row)
+                    first = { row: i, column: read.name, what: column.as === 'code' || column.nulls?.[i] === 1 ? 'is empty' : 'is NaN' };
+                break;
             }
             keep ??= new Uint8Array(chunk.rows).fill(1);
             if (keep[i]) {
@@ -38535,6 +38594,9 @@ function missingCells(chunk, reads, file, policy, skipped) {
             }
         }
     });
+    if (first) {
+        throw new errors/* ConfigurationError */.j1(`column "${first.column}" ${first.what}; fill it, or set missing-values: skip-row to drop such rows (they are counted in the report)`, `${file.path}, line ${chunk.firstRow + first.row + 2}`);
+    }
     return keep;
 }
 function evaluateClassification(predictors, yTrue, space, positiveId, inputs) {
@@ -38800,7 +38862,9 @@ function resolveThreshold(gate, baseline, name, context) {
         return base;
     const { op, value } = threshold.adjust;
     const adjusted = op === '+' ? base.value + value : op === '-' ? base.value - value : base.value * value;
-    return Number.isFinite(adjusted) ? { value: adjusted } : { value: null, problem: `baseline ${op} ${value} overflows` };
+    return Number.isFinite(adjusted)
+        ? { value: adjusted }
+        : { value: null, problem: `baseline ${op} ${value} overflows` };
 }
 /** A value a gate can be judged on, or null with the reason it cannot. */
 function usable(value, name, context) {

@@ -297,10 +297,12 @@ function knownMetrics(task: 'classification' | 'regression', space?: ClassSpace)
 
 /**
  * Checks the label and the features of every row of a chunk. Returns the rows to keep (null = all),
- * or throws for the first empty/NaN cell when the policy is `error`.
+ * or throws for the first empty/NaN cell in file order when the policy is `error`.
  */
 function missingCells(chunk: Chunk, reads: ColumnRead[], file: DataFile, policy: 'error' | 'skip-row', skipped: { rows: number; byColumn: Record<string, number> }): Uint8Array | null {
   let keep: Uint8Array | null = null;
+  // Columns are scanned one at a time, so the first bad cell of the chunk is the earliest over all columns.
+  let first: { row: number; column: string; what: string } | undefined;
   chunk.columns.forEach((column, c) => {
     const read = reads[c];
     const isSlice = c > 0 && read.as === 'code';
@@ -309,8 +311,8 @@ function missingCells(chunk: Chunk, reads: ColumnRead[], file: DataFile, policy:
       const missing = column.as === 'code' ? column.data[i] < 0 : column.nulls?.[i] === 1 || ((column.as === 'float32' || column.as === 'float64') && Number.isNaN(column.data[i]));
       if (!missing) continue;
       if (policy === 'error') {
-        const what = column.as === 'code' || column.nulls?.[i] === 1 ? 'is empty' : 'is NaN';
-        throw new ConfigurationError(`column "${read.name}" ${what}; fill it, or set missing-values: skip-row to drop such rows (they are counted in the report)`, `${file.path}, line ${chunk.firstRow + i + 2}`);
+        if (!first || i < first.row) first = { row: i, column: read.name, what: column.as === 'code' || column.nulls?.[i] === 1 ? 'is empty' : 'is NaN' };
+        break;
       }
       keep ??= new Uint8Array(chunk.rows).fill(1);
       if (keep[i]) {
@@ -320,6 +322,9 @@ function missingCells(chunk: Chunk, reads: ColumnRead[], file: DataFile, policy:
       }
     }
   });
+  if (first) {
+    throw new ConfigurationError(`column "${first.column}" ${first.what}; fill it, or set missing-values: skip-row to drop such rows (they are counted in the report)`, `${file.path}, line ${chunk.firstRow + first.row + 2}`);
+  }
   return keep;
 }
 

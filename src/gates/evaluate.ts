@@ -96,7 +96,9 @@ export function compare(operator: Operator, actual: number, threshold: number): 
 function judgeSlices(gate: Gate, slices: readonly SliceMetrics[]): GateResult[] {
   const eligible = slices.filter((slice) => slice.eligible);
   if (eligible.length > 0) {
-    return eligible.map((slice) => judge(gate, slice.scope, slice.metrics, slice.baseline, ' for this slice'));
+    return eligible.map((slice) =>
+      judge(gate, slice.scope, slice.metrics, slice.baseline, ' for this slice'),
+    );
   }
   const reason =
     slices.length === 0
@@ -161,7 +163,9 @@ function resolveThreshold(
   if (base.value === null || !threshold.adjust) return base;
   const { op, value } = threshold.adjust;
   const adjusted = op === '+' ? base.value + value : op === '-' ? base.value - value : base.value * value;
-  return Number.isFinite(adjusted) ? { value: adjusted } : { value: null, problem: `baseline ${op} ${value} overflows` };
+  return Number.isFinite(adjusted)
+    ? { value: adjusted }
+    : { value: null, problem: `baseline ${op} ${value} overflows` };
 }
 
 /** A value a gate can be judged on, or null with the reason it cannot. */

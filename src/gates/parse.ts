@@ -72,7 +72,10 @@ function stripComment(line: string, source: string, lineNumber: number): string 
     else if (c === '#' && !quoted) return line.slice(0, i);
   }
   if (quoted) {
-    throw new ConfigurationError(`\`${line.trim()}\`: expected a closing quote (")`, where(source, lineNumber));
+    throw new ConfigurationError(
+      `\`${line.trim()}\`: expected a closing quote (")`,
+      where(source, lineNumber),
+    );
   }
   return line;
 }
@@ -135,7 +138,9 @@ class LineParser {
     const segments = [base];
     while (this.text[this.pos] === '.') {
       this.pos++;
-      segments.push(this.quoted() ?? this.match(SEGMENT) ?? this.fail('a name or a "quoted label" after "."'));
+      segments.push(
+        this.quoted() ?? this.match(SEGMENT) ?? this.fail('a name or a "quoted label" after "."'),
+      );
     }
     return segments.join('.');
   }

@@ -1,6 +1,6 @@
 import type { Logger } from '../logging.js';
-import { GITHUB_COMMENT_LIMIT, truncateForComment } from '../report/markdown.js';
 import { MLGATE_VERSION } from '../report/json.js';
+import { GITHUB_COMMENT_LIMIT, truncateForComment } from '../report/markdown.js';
 import type { PullRequestContext, PullRequestTarget } from './context.js';
 
 export interface StickyCommentOptions {
@@ -165,7 +165,8 @@ async function describeFailure(method: string, url: string, response: Response):
   } catch {
     // Not JSON (a proxy's HTML page, say): the status text will do.
   }
-  const rateLimited = response.headers.get('x-ratelimit-remaining') === '0' ? ' (API rate limit exhausted)' : '';
+  const rateLimited =
+    response.headers.get('x-ratelimit-remaining') === '0' ? ' (API rate limit exhausted)' : '';
   const hint = HINTS[response.status] ? `; ${HINTS[response.status]}` : '';
   const { pathname } = new URL(url);
   return `${method} ${pathname} answered ${response.status}: ${message}${rateLimited}${hint}`;

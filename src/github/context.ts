@@ -91,7 +91,8 @@ function readPayload(path: string | undefined): unknown {
 
 function pullRequestNumber(event: string, payload: unknown): number | string {
   if (event === 'issue_comment') {
-    if (field(payload, 'issue', 'pull_request') === undefined) return 'the comment is on an issue, not a pull request';
+    if (field(payload, 'issue', 'pull_request') === undefined)
+      return 'the comment is on an issue, not a pull request';
     return positiveInteger(field(payload, 'issue', 'number'), 'issue.number');
   }
   return positiveInteger(field(payload, 'pull_request', 'number'), 'pull_request.number');

@@ -42,20 +42,21 @@ export interface ClassificationResult {
   notes: string[];
 }
 
-/** The ranking metrics need only, per distinct score, how much positive and negative weight sits there. */
+/** The ranking metrics walk the rows from the highest score down, one group of tied scores at a time. */
 interface ScoreColumn {
-  /** Per row: 2 * (rank of its score among the distinct scores, ascending) + (1 when the row is positive). */
-  readonly bucket: Int32Array;
-  readonly distinctScores: number;
+  /** Row ids by descending score. */
+  readonly order: Int32Array;
+  /** Per position in `order`: bit 0 = the row is positive, bit 1 = it is the last of its tie group. */
+  readonly flags: Uint8Array;
   /** Class name, for notes. */
   readonly label: string;
 }
 
 interface PreparedScores {
-  /** Per-row log loss after sklearn's clipping and row renormalisation. */
-  readonly rowLoss: Float64Array;
   /** Binary scores: the positive class only. Multiclass: every scored class, one-vs-rest. */
   readonly columns: ScoreColumn[];
+  /** Per-row log loss after sklearn's clipping and row renormalisation, in the order of columns[0]. */
+  readonly loss: Float64Array;
 }
 
 /** Everything derived once from an input; sums over any weighting of its rows give every metric. */
@@ -68,11 +69,24 @@ export interface PreparedClassification {
   /** Index into `labels` of the positive class; -1 when not binary or when the class is absent from the data. */
   readonly positive: number;
   readonly positiveName: string;
-  /** Per row: trueLabel * labels.length + predictedLabel, i.e. the confusion-matrix cell it falls in. */
+  /**
+   * Per row: its confusion-matrix cell, trueLabel * labels.length + predictedLabel. In the order of
+   * scores.columns[0] when there are scores, so that a single sequential pass gathers everything.
+   */
   readonly cell: Int32Array;
   readonly scores: PreparedScores | null;
   /** Why roc_auc, pr_auc and log_loss are null, when scores is null. */
   readonly noScores: string;
+}
+
+/** What ROC AUC and average precision need from one score column. */
+interface RankingSums {
+  positives: number;
+  negatives: number;
+  /** Sum over negatives of the positive weight above them, ties counting one half. */
+  area: number;
+  /** Sum over tie groups of (their positive weight) x (precision at their threshold). */
+  precision: number;
 }
 
 export interface ClassificationSums {
@@ -80,8 +94,9 @@ export interface ClassificationSums {
   /** labels.length x labels.length, row-major, rows = true. */
   readonly confusion: Float64Array;
   loss: number;
-  /** One per score column: weight of negatives at 2r, of positives at 2r + 1, r = ascending score rank. */
-  readonly buckets: Float64Array[];
+  readonly ranking: RankingSums[];
+  /** Scratch: the weights in the order of the column being walked. */
+  readonly sortedWeights: Uint8Array;
 }
 
 const LABEL_METRICS = [
@@ -134,19 +149,24 @@ export function prepareClassification(input: ClassificationInput): PreparedClass
   for (const ids of [yTrue, yPred]) {
     for (let i = 0; i < rows; i++) {
       const id = ids[i];
-      if (!(id >= 0 && id < classes.length)) throw new RangeError(`class id ${id} at row ${i} is not in classes`);
+      if (!(id >= 0 && id < classes.length))
+        throw new RangeError(`class id ${id} at row ${i} is not in classes`);
       labelOf[id] = 0;
     }
   }
   const labels: string[] = [];
-  for (let id = 0; id < classes.length; id++) if (labelOf[id] === 0) labelOf[id] = labels.push(classes[id]) - 1;
+  for (let id = 0; id < classes.length; id++)
+    if (labelOf[id] === 0) labelOf[id] = labels.push(classes[id]) - 1;
   const L = labels.length;
-  const cell = new Int32Array(rows);
-  for (let i = 0; i < rows; i++) cell[i] = labelOf[yTrue[i]] * L + labelOf[yPred[i]];
-
-  const binary = classes.length === 2;
   const positiveIndex = input.positiveIndex ?? 1;
   const { scores, reason } = prepareScores(input, positiveIndex);
+  const order = scores?.columns[0].order;
+  const cell = new Int32Array(rows);
+  for (let i = 0; i < rows; i++) {
+    const row = order ? order[i] : i;
+    cell[i] = labelOf[yTrue[row]] * L + labelOf[yPred[row]];
+  }
+  const binary = classes.length === 2;
   return {
     rows,
     binary,
@@ -165,7 +185,10 @@ function prepareScores(
 ): { scores: PreparedScores | null; reason: string } {
   const { classes, yTrue, proba } = input;
   const k = input.scoreClasses ?? classes.length;
-  const unavailable = (why: string) => ({ scores: null, reason: `${why}: roc_auc, pr_auc and log_loss are null.` });
+  const unavailable = (why: string) => ({
+    scores: null,
+    reason: `${why}: roc_auc, pr_auc and log_loss are null.`,
+  });
   if (!proba) return unavailable('The model gives no probabilities');
   if (proba.length !== yTrue.length * k) {
     throw new RangeError(`proba has ${proba.length} values, expected ${yTrue.length} rows x ${k} classes`);
@@ -173,24 +196,27 @@ function prepareScores(
   if (k < 2) return unavailable('The model scores fewer than two classes');
   const unknown = new Set<string>();
   for (let i = 0; i < yTrue.length; i++) if (yTrue[i] >= k) unknown.add(classes[yTrue[i]]);
-  if (unknown.size > 0) return unavailable(`y_true holds labels the model cannot score (${[...unknown].join(', ')})`);
+  if (unknown.size > 0)
+    return unavailable(`y_true holds labels the model cannot score (${[...unknown].join(', ')})`);
   for (let i = 0; i < proba.length; i++) {
     if (!Number.isFinite(proba[i])) return unavailable('The probabilities contain NaN or infinite values');
   }
   // sklearn 1.2.1 clips with the machine epsilon of the input's dtype.
   const eps = proba instanceof Float32Array ? 2 ** -23 : Number.EPSILON;
   const scoredIds = k === 2 ? [positiveIndex] : Array.from({ length: k }, (_, c) => c);
-  return {
-    scores: {
-      rowLoss: rowLogLoss(proba, k, yTrue, eps),
-      columns: scoredIds.map((c) => scoreColumn(proba, k, c, yTrue, classes[c])),
-    },
-    reason: '',
-  };
+  const columns = scoredIds.map((c) => scoreColumn(proba, k, c, yTrue, classes[c]));
+  const rowLoss = rowLogLoss(proba, k, yTrue, eps);
+  const { order } = columns[0];
+  return { scores: { columns, loss: Float64Array.from(order, (row) => rowLoss[row]) }, reason: '' };
 }
 
 /** sklearn's log_loss per row: clip to [eps, 1 - eps], renormalise the row, take -log of the true class. */
-function rowLogLoss(proba: Float32Array | Float64Array, k: number, yTrue: Int32Array, eps: number): Float64Array {
+function rowLogLoss(
+  proba: Float32Array | Float64Array,
+  k: number,
+  yTrue: Int32Array,
+  eps: number,
+): Float64Array {
   const loss = new Float64Array(yTrue.length);
   const clip = (p: number) => Math.min(Math.max(p, eps), 1 - eps);
   for (let i = 0, base = 0; i < yTrue.length; i++, base += k) {
@@ -201,7 +227,10 @@ function rowLogLoss(proba: Float32Array | Float64Array, k: number, yTrue: Int32A
   return loss;
 }
 
-/** Sorts the column once; ties share a rank, which is how sklearn's curves treat them. */
+/**
+ * Sorts the column once. Ties form one group, which is how sklearn's curves treat them. The distinct
+ * scores are sorted natively and the rows placed by a counting sort on their rank.
+ */
 function scoreColumn(
   proba: Float32Array | Float64Array,
   k: number,
@@ -210,17 +239,31 @@ function scoreColumn(
   label: string,
 ): ScoreColumn {
   const rows = yTrue.length;
-  const sorted = new Float64Array(rows);
-  for (let i = 0; i < rows; i++) sorted[i] = proba[i * k + column];
-  sorted.sort();
-  let distinct = 0;
-  for (let i = 0; i < rows; i++) if (distinct === 0 || sorted[i] !== sorted[distinct - 1]) sorted[distinct++] = sorted[i];
-  const bucket = new Int32Array(rows);
+  const distinct = new Float64Array(rows);
+  for (let i = 0; i < rows; i++) distinct[i] = proba[i * k + column];
+  distinct.sort();
+  let groups = 0;
+  for (let i = 0; i < rows; i++)
+    if (groups === 0 || distinct[i] !== distinct[groups - 1]) distinct[groups++] = distinct[i];
+  // Rank 0 = highest score.
+  const rank = new Int32Array(rows);
+  const start = new Int32Array(groups + 1);
   for (let i = 0; i < rows; i++) {
-    const rank = lowerBound(sorted, distinct, proba[i * k + column]);
-    bucket[i] = 2 * rank + (yTrue[i] === column ? 1 : 0);
+    rank[i] = groups - 1 - lowerBound(distinct, groups, proba[i * k + column]);
+    start[rank[i] + 1]++;
   }
-  return { bucket, distinctScores: distinct, label };
+  for (let g = 0; g < groups; g++) start[g + 1] += start[g];
+  const order = new Int32Array(rows);
+  const flags = new Uint8Array(rows);
+  for (let i = 0; i < rows; i++) {
+    order[start[rank[i]]++] = i;
+  }
+  for (let at = 0; at < rows; at++) {
+    const row = order[at];
+    const last = at === rows - 1 || rank[order[at + 1]] !== rank[row];
+    flags[at] = (yTrue[row] === column ? 1 : 0) | (last ? 2 : 0);
+  }
+  return { order, flags, label };
 }
 
 function lowerBound(sorted: Float64Array, length: number, value: number): number {
@@ -240,7 +283,13 @@ export function createClassificationSums(prepared: PreparedClassification): Clas
     weight: 0,
     confusion: new Float64Array(L * L),
     loss: 0,
-    buckets: (prepared.scores?.columns ?? []).map((c) => new Float64Array(2 * c.distinctScores)),
+    ranking: (prepared.scores?.columns ?? []).map(() => ({
+      positives: 0,
+      negatives: 0,
+      area: 0,
+      precision: 0,
+    })),
+    sortedWeights: new Uint8Array(prepared.scores ? prepared.rows : 0),
   };
 }
 
@@ -250,26 +299,74 @@ export function accumulateClassification(
   weights: Uint8Array,
   sums: ClassificationSums,
 ): void {
-  const { cell, rows, scores } = prepared;
-  const { confusion } = sums;
-  confusion.fill(0);
-  let weight = 0;
-  for (let i = 0; i < rows; i++) {
-    const w = weights[i];
-    weight += w;
-    confusion[cell[i]] += w;
+  const { cell, scores } = prepared;
+  sums.confusion.fill(0);
+  if (!scores) {
+    let weight = 0;
+    for (let i = 0; i < cell.length; i++) {
+      weight += weights[i];
+      sums.confusion[cell[i]] += weights[i];
+    }
+    sums.weight = weight;
+    return;
   }
-  sums.weight = weight;
-  if (!scores) return;
-  const { rowLoss } = scores;
-  let loss = 0;
-  for (let i = 0; i < rows; i++) loss += weights[i] * rowLoss[i];
-  sums.loss = loss;
-  scores.columns.forEach(({ bucket }, c) => {
-    const into = sums.buckets[c];
-    into.fill(0);
-    for (let i = 0; i < rows; i++) into[bucket[i]] += weights[i];
+  scores.columns.forEach((column, c) => {
+    const first = c === 0;
+    const { order, flags } = column;
+    const sorted = sums.sortedWeights;
+    // A gather on its own keeps many cache misses in flight; inside the walk below it would stall it.
+    for (let i = 0; i < order.length; i++) sorted[i] = weights[order[i]];
+    const loss = walkScores(flags, sorted, first ? cell : null, first ? scores.loss : null, sums, c);
+    if (first) {
+      sums.loss = loss;
+      sums.weight = sums.ranking[0].positives + sums.ranking[0].negatives;
+    }
   });
+}
+
+/**
+ * One pass down a score column (weights already in its order): the ranking sums and, when `cell` and
+ * `loss` are given (in the same order), the confusion matrix and the loss sum too, which saves a second
+ * walk over a million rows. Returns the loss sum.
+ */
+function walkScores(
+  flags: Uint8Array,
+  weights: Uint8Array,
+  cell: Int32Array | null,
+  loss: Float64Array | null,
+  sums: ClassificationSums,
+  column: number,
+): number {
+  const { confusion } = sums;
+  let lossSum = 0;
+  let groupPositives = 0;
+  let groupWeight = 0;
+  let positives = 0;
+  let negatives = 0;
+  let area = 0;
+  let precision = 0;
+  for (let i = 0; i < flags.length; i++) {
+    const w = weights[i];
+    if (cell !== null) {
+      confusion[cell[i]] += w;
+      lossSum += w * loss![i];
+    }
+    const f = flags[i];
+    groupPositives += w * (f & 1);
+    groupWeight += w;
+    if (f & 2) {
+      const groupNegatives = groupWeight - groupPositives;
+      area += groupNegatives * (positives + groupPositives / 2);
+      positives += groupPositives;
+      negatives += groupNegatives;
+      // Branch-free: a group without positives adds 0, and the max only guards 0 / 0 before any weight.
+      precision += groupPositives * (positives / Math.max(positives + negatives, 1));
+      groupPositives = 0;
+      groupWeight = 0;
+    }
+  }
+  Object.assign(sums.ranking[column], { positives, negatives, area, precision });
+  return lossSum;
 }
 
 interface LabelStats {
@@ -391,7 +488,12 @@ function matthews(s: LabelStats, correct: number, total: number): number {
   return covYpYp * covYtYt === 0 ? 0 : covYtYp / Math.sqrt(covYtYt * covYpYp);
 }
 
-function explainLabelMetrics(prepared: PreparedClassification, s: LabelStats, mcc: number | null, notes: string[]) {
+function explainLabelMetrics(
+  prepared: PreparedClassification,
+  s: LabelStats,
+  mcc: number | null,
+  notes: string[],
+) {
   const { labels, positive, binary, positiveName } = prepared;
   const list = (mask: (l: number) => boolean) => labels.filter((_, l) => mask(l)).join(', ');
   const neverPredicted = list((l) => s.predicted[l] === 0);
@@ -407,10 +509,17 @@ function explainLabelMetrics(prepared: PreparedClassification, s: LabelStats, mc
     );
   }
   if (binary && positive < 0) {
-    notes.push(`The positive class ${positiveName} is absent from y_true and y_pred: precision, recall and f1 are 0.`);
+    notes.push(
+      `The positive class ${positiveName} is absent from y_true and y_pred: precision, recall and f1 are 0.`,
+    );
   }
-  if (mcc === 0 && (s.predicted.filter((c) => c > 0).length < 2 || s.support.filter((c) => c > 0).length < 2)) {
-    notes.push('MCC is undefined when y_true or y_pred holds a single class: set to 0, as scikit-learn does.');
+  if (
+    mcc === 0 &&
+    (s.predicted.filter((c) => c > 0).length < 2 || s.support.filter((c) => c > 0).length < 2)
+  ) {
+    notes.push(
+      'MCC is undefined when y_true or y_pred holds a single class: set to 0, as scikit-learn does.',
+    );
   }
 }
 
@@ -421,8 +530,13 @@ function scoreMetrics(prepared: PreparedClassification, sums: ClassificationSums
     return { roc_auc: null, pr_auc: null, log_loss: null };
   }
   const { columns } = scores;
-  const auc = sums.buckets.map((b, c) => rocAuc(b, columns[c].distinctScores));
-  const ap = sums.buckets.map((b, c) => averagePrecision(b, columns[c].distinctScores));
+  // Mann-Whitney form of the ROC area; undefined (NaN) without both classes.
+  const auc = sums.ranking.map((r) =>
+    r.positives > 0 && r.negatives > 0 ? r.area / (r.positives * r.negatives) : NaN,
+  );
+  // sklearn's average_precision_score: recall steps times precision. Without positives sklearn warns and
+  // returns 0, and the class still counts in the macro mean.
+  const ap = sums.ranking.map((r) => (r.positives > 0 ? r.precision / r.positives : NaN));
   if (notes) {
     const oneClass = columns.filter((_, c) => Number.isNaN(auc[c])).map((c) => c.label);
     if (oneClass.length > 0) {
@@ -434,47 +548,15 @@ function scoreMetrics(prepared: PreparedClassification, sums: ClassificationSums
     }
     const noPositives = columns.filter((_, c) => Number.isNaN(ap[c])).map((c) => c.label);
     if (noPositives.length > 0) {
-      notes.push(`Average precision is 0 for ${noPositives.join(', ')}: no row of y_true has it (as scikit-learn).`);
+      notes.push(
+        `Average precision is 0 for ${noPositives.join(', ')}: no row of y_true has it (as scikit-learn).`,
+      );
     }
   }
-  const rocAucValue = auc.reduce((a, b) => a + b, 0) / auc.length;
-  // sklearn warns and returns 0 for a class without positives; it still counts in the macro mean.
-  const prAucValue = ap.reduce((a, b) => a + (Number.isNaN(b) ? 0 : b), 0) / ap.length;
+  const rocAuc = auc.reduce((a, b) => a + b, 0) / auc.length;
   return {
-    roc_auc: Number.isNaN(rocAucValue) ? null : rocAucValue,
-    pr_auc: prAucValue,
+    roc_auc: Number.isNaN(rocAuc) ? null : rocAuc,
+    pr_auc: ap.reduce((a, b) => a + (Number.isNaN(b) ? 0 : b), 0) / ap.length,
     log_loss: sums.loss / sums.weight,
   };
-}
-
-/** Mann-Whitney form of the ROC area: each negative counts the positives above it, ties as one half. */
-function rocAuc(buckets: Float64Array, distinct: number): number {
-  let positives = 0;
-  let negatives = 0;
-  let area = 0;
-  for (let r = distinct - 1; r >= 0; r--) {
-    const neg = buckets[2 * r];
-    const pos = buckets[2 * r + 1];
-    area += neg * (positives + pos / 2);
-    positives += pos;
-    negatives += neg;
-  }
-  return positives > 0 && negatives > 0 ? area / (positives * negatives) : Number.NaN;
-}
-
-/**
- * sklearn's average_precision_score: sum over thresholds (descending) of the recall step times the
- * precision there. NaN when there are no positives (sklearn then warns and returns 0).
- */
-function averagePrecision(buckets: Float64Array, distinct: number): number {
-  let tp = 0;
-  let fp = 0;
-  let area = 0;
-  for (let r = distinct - 1; r >= 0; r--) {
-    const pos = buckets[2 * r + 1];
-    tp += pos;
-    fp += buckets[2 * r];
-    if (pos > 0) area += pos * (tp / (tp + fp));
-  }
-  return tp > 0 ? area / tp : Number.NaN;
 }

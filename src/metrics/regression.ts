@@ -7,7 +7,15 @@
 
 import type { MetricValues } from './classification.js';
 
-export const REGRESSION_METRICS = ['mae', 'mse', 'rmse', 'r2', 'mape', 'max_error', 'explained_variance'] as const;
+export const REGRESSION_METRICS = [
+  'mae',
+  'mse',
+  'rmse',
+  'r2',
+  'mape',
+  'max_error',
+  'explained_variance',
+] as const;
 
 /** sklearn's MAPE divides by max(|y|, eps) with the float64 epsilon, so a zero target gives a huge ratio. */
 const MAPE_EPSILON = Number.EPSILON;
@@ -16,15 +24,17 @@ export interface PreparedRegression {
   readonly rows: number;
   /** Why no metric is computed (non-finite values), or ''. */
   readonly invalid: string;
+  readonly yTrue: Float64Array;
   /** yPred - yTrue. */
   readonly error: Float64Array;
-  readonly relativeError: Float64Array;
   /**
-   * The variances behind r2 and explained_variance are taken from values centred on their full-sample
-   * mean: one pass over weighted sums then loses nothing to cancellation, whatever the weights.
+   * The variances behind r2 and explained_variance are summed over values centred on their full-sample
+   * mean, so one weighted pass loses nothing to cancellation. For a constant series the "mean" is the
+   * constant itself, which makes the centred values exact zeros: sklearn's rounded mean can leave a residue
+   * of 1e-17 there and turn force_finite's zero denominator into a huge ratio.
    */
-  readonly centredError: Float64Array;
-  readonly centredTrue: Float64Array;
+  readonly errorCentre: number;
+  readonly trueCentre: number;
   readonly hasZeroTarget: boolean;
 }
 
@@ -40,7 +50,10 @@ export interface RegressionSums {
   maxError: number;
 }
 
-export function regressionMetrics(yTrue: Float64Array, yPred: Float64Array): { metrics: MetricValues; notes: string[] } {
+export function regressionMetrics(
+  yTrue: Float64Array,
+  yPred: Float64Array,
+): { metrics: MetricValues; notes: string[] } {
   const prepared = prepareRegression(yTrue, yPred);
   const sums = accumulateRegression(prepared, new Uint8Array(prepared.rows).fill(1));
   const notes: string[] = [];
@@ -51,33 +64,25 @@ export function prepareRegression(yTrue: Float64Array, yPred: Float64Array): Pre
   const rows = yTrue.length;
   if (yPred.length !== rows) throw new RangeError(`yTrue has ${rows} rows but yPred has ${yPred.length}`);
   const error = new Float64Array(rows);
-  const relativeError = new Float64Array(rows);
   let finite = true;
   let hasZeroTarget = false;
   for (let i = 0; i < rows; i++) {
-    const e = yPred[i] - yTrue[i];
-    error[i] = e;
-    const scale = Math.abs(yTrue[i]);
-    if (scale < MAPE_EPSILON) hasZeroTarget = true;
-    relativeError[i] = Math.abs(e) / Math.max(scale, MAPE_EPSILON);
-    finite &&= Number.isFinite(e);
+    error[i] = yPred[i] - yTrue[i];
+    finite &&= Number.isFinite(error[i]);
+    hasZeroTarget ||= Math.abs(yTrue[i]) < MAPE_EPSILON;
   }
   return {
     rows,
     invalid: finite ? '' : 'y_true or y_pred contains NaN or infinite values: no metric is computed.',
+    yTrue,
     error,
-    relativeError,
-    centredError: centred(error),
-    centredTrue: centred(yTrue),
+    errorCentre: centre(error),
+    trueCentre: centre(yTrue),
     hasZeroTarget,
   };
 }
 
-/**
- * Values minus their mean. A constant series becomes exact zeros: sklearn's rounded mean can leave a
- * residue of 1e-17 there and turn force_finite's "zero denominator" into a huge ratio.
- */
-function centred(values: Float64Array): Float64Array {
+function centre(values: Float64Array): number {
   let min = Number.POSITIVE_INFINITY;
   let max = Number.NEGATIVE_INFINITY;
   let total = 0;
@@ -86,16 +91,12 @@ function centred(values: Float64Array): Float64Array {
     if (v > max) max = v;
     total += v;
   }
-  const out = new Float64Array(values.length);
-  if (min === max) return out;
-  const mean = total / values.length;
-  for (let i = 0; i < values.length; i++) out[i] = values[i] - mean;
-  return out;
+  return min === max ? min : total / values.length;
 }
 
 /** The statistics of the rows weighted by `weights` (one small integer per row). */
 export function accumulateRegression(prepared: PreparedRegression, weights: Uint8Array): RegressionSums {
-  const { rows, error, relativeError, centredError, centredTrue } = prepared;
+  const { rows, yTrue, error, errorCentre, trueCentre } = prepared;
   // Locals rather than object fields: this loop runs once per bootstrap resample over every row.
   let weight = 0;
   let absError = 0;
@@ -109,13 +110,14 @@ export function accumulateRegression(prepared: PreparedRegression, weights: Uint
   for (let i = 0; i < rows; i++) {
     const w = weights[i];
     const e = error[i];
+    const y = yTrue[i];
     const a = Math.abs(e);
-    const ce = centredError[i];
-    const ct = centredTrue[i];
+    const ce = e - errorCentre;
+    const ct = y - trueCentre;
     weight += w;
     absError += w * a;
     squaredError += w * e * e;
-    relative += w * relativeError[i];
+    relative += (w * a) / Math.max(Math.abs(y), MAPE_EPSILON);
     errorSum += w * ce;
     errorSquares += w * ce * ce;
     trueSum += w * ct;
@@ -164,7 +166,10 @@ export function regressionFromSums(
   out.r2 = n < 2 ? null : forceFiniteScore(s.squaredError, trueSpread);
   out.mape = s.relativeError / n;
   out.max_error = s.maxError;
-  out.explained_variance = forceFiniteScore(s.centredErrorSquared / n - errorMean * errorMean, trueSpread / n);
+  out.explained_variance = forceFiniteScore(
+    s.centredErrorSquared / n - errorMean * errorMean,
+    trueSpread / n,
+  );
   if (notes) {
     if (n < 2) notes.push('r2 needs at least two rows (scikit-learn returns NaN).');
     if (trueSpread === 0) {
@@ -173,7 +178,9 @@ export function regressionFromSums(
       );
     }
     if (prepared.hasZeroTarget) {
-      notes.push('y_true holds zeros: mape divides by max(|y|, 2.2e-16) as scikit-learn does, so it is huge.');
+      notes.push(
+        'y_true holds zeros: mape divides by max(|y|, 2.2e-16) as scikit-learn does, so it is huge.',
+      );
     }
   }
   return out;

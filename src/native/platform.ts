@@ -32,7 +32,7 @@ interface TargetSpec {
   runners: string[];
 }
 
-// The intersection of onnxruntime-node 1.30.0's bin/napi-v6/<platform>/<arch> folders and the
+// The intersection of onnxruntime-node's bin/napi-v6/<platform>/<arch> folders and the
 // @duckdb/node-bindings-* optional dependencies (test/native-platform.test.ts checks both against the
 // installed packages). onnxruntime-node ships no darwin/x64 and no musl build, so those DuckDB bindings
 // are of no use to us.
@@ -123,7 +123,7 @@ export function nativeTarget(platform: NodeJS.Platform, arch: string, libc?: Lib
     why = ' onnxruntime-node ships glibc builds only (use a Debian/Ubuntu-based image instead of Alpine).';
   } else if (platform === 'darwin' && arch === 'x64') {
     why =
-      ' onnxruntime-node 1.30 ships no Intel macOS build (use an Apple Silicon runner such as macos-latest).';
+      ' the pinned onnxruntime-node ships no Intel macOS build (use an Apple Silicon runner such as macos-latest).';
   }
   throw new ConfigurationError(
     `mlgate's native engines (onnxruntime-node, DuckDB) have no build for ${asked}.${why} Supported platforms: ${supported}.`,

@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { homedir, tmpdir } from 'node:os';
-import { delimiter, dirname, join } from 'node:path';
+import { delimiter, dirname, join, resolve as resolvePath } from 'node:path';
 import * as tc from '@actions/tool-cache';
 import { ConfigurationError } from '../errors.js';
 import type { Logger } from '../logging.js';
@@ -36,11 +36,17 @@ export interface NativeEnginesInfo {
 }
 
 export interface NativeLoaderOptions {
-  /** Defaults to process.env; read when an engine is first loaded. */
+  /**
+   * Defaults to process.env; read when an engine is first loaded. RUNNER_TOOL_CACHE and RUNNER_TEMP always
+   * come from process.env, where @actions/tool-cache reads them.
+   */
   env?: NodeJS.ProcessEnv;
   pins?: NativePins;
   target?: NativeTarget;
-  /** Skip the ordinary module resolution, as the bundled action on a runner does (env MLGATE_NATIVE_IGNORE_NODE_MODULES=1). */
+  /**
+   * Skip the ordinary module resolution (env MLGATE_NATIVE_IGNORE_NODE_MODULES=1), so that a dev checkout
+   * exercises the route the bundled action takes on a runner.
+   */
   ignoreNodeModules?: boolean;
   /** Extra arguments for `npm ci`. */
   npmArgs?: string[];
@@ -133,16 +139,17 @@ export class NativeLoader {
         const imported = (await importFromNodeModules()) as { default?: unknown };
         // Both packages are CommonJS: the namespace's default is the whole exports object.
         const mod = imported.default ?? imported;
-        this.#info[engine] = { package: pkg, version: versionFromModule(engine, mod), route: 'node_modules' };
+        this.#info[engine] = { package: pkg, version: versionInNodeModules(pkg), route: 'node_modules' };
         this.#logger.debug(`${pkg} loaded from node_modules`);
         return mod;
       } catch (e) {
-        if (isModuleNotFound(e, pkg))
+        if (isModuleNotFound(e, pkg)) {
           this.#logger.debug(`${pkg} is not in node_modules; using the pinned install`);
-        else
+        } else {
           this.#logger.warning(
             `${pkg} from node_modules failed to load (${message(e)}); using the pinned install`,
           );
+        }
       }
     }
 
@@ -178,20 +185,18 @@ export class NativeLoader {
 
   async #provision(): Promise<Provisioned> {
     const env = this.#env;
-    const provided = env.MLGATE_NATIVE_DIR;
-    if (provided) return { route: 'MLGATE_NATIVE_DIR', dir: provided };
+    // Absolute, because createRequire takes nothing else.
+    if (env.MLGATE_NATIVE_DIR) return { route: 'MLGATE_NATIVE_DIR', dir: resolvePath(env.MLGATE_NATIVE_DIR) };
 
     const target = this.#target();
     const pins = this.#pins;
     const version = pinsVersionKey(pins);
-    if (env.RUNNER_TOOL_CACHE) {
+    // @actions/tool-cache reads RUNNER_TOOL_CACHE from process.env itself, so that is where we look too.
+    const toolCache = process.env.RUNNER_TOOL_CACHE;
+    if (toolCache) {
       const found = tc.find(TOOL_NAME, version, target.arch);
       if (found && this.#usable(found, target)) return { route: 'tool-cache', dir: found };
-      return this.#install(
-        target,
-        'tool-cache',
-        join(env.RUNNER_TOOL_CACHE, TOOL_NAME, version, target.arch),
-      );
+      return this.#install(target, 'tool-cache', join(toolCache, TOOL_NAME, version, target.arch));
     }
     const cached = join(cacheRoot(env), 'native', version, target.key);
     if (this.#usable(cached, target)) return { route: 'cache', dir: cached };
@@ -199,7 +204,7 @@ export class NativeLoader {
   }
 
   /** An install is usable when it was made from these pins, for this platform, and is complete. */
-  #usable(dir: string, target: NativeTarget): boolean {
+  #usable(dir: string, target: NativeTarget, warn = true): boolean {
     let marker: Marker;
     try {
       marker = JSON.parse(readFileSync(join(dir, MARKER_FILE), 'utf8')) as Marker;
@@ -207,9 +212,11 @@ export class NativeLoader {
       return false;
     }
     const missing = target.expectedFiles.filter((f) => !existsSync(join(dir, 'node_modules', f)));
-    if (marker.pinsHash === this.#pins.hash && marker.target === target.key && missing.length === 0)
+    if (marker.pinsHash === this.#pins.hash && marker.target === target.key && missing.length === 0) {
       return true;
-    this.#logger.warning(`Ignoring the incomplete native engines install in ${dir}; installing again`);
+    }
+    if (warn)
+      this.#logger.warning(`Ignoring the incomplete native engines install in ${dir}; installing again`);
     return false;
   }
 
@@ -224,8 +231,10 @@ export class NativeLoader {
     this.#logger.info(`Installing ${what} into the ${into === 'tool-cache' ? 'tool cache' : 'cache'} ...`);
     const started = performance.now();
     const manifests = installManifests(target, pins);
+    const npm = locateNpm(env);
     // Staged beside the destination so that the final move is a rename on one filesystem.
-    const stagingParent = into === 'tool-cache' ? (env.RUNNER_TEMP ?? tmpdir()) : dirname(destination);
+    const stagingParent =
+      into === 'tool-cache' ? (process.env.RUNNER_TEMP ?? tmpdir()) : dirname(destination);
     await mkdir(stagingParent, { recursive: true });
     const staging = await mkdtemp(join(stagingParent, '.mlgate-native-'));
     await writeFile(join(staging, 'package.json'), `${JSON.stringify(manifests.packageJson, null, 2)}\n`);
@@ -234,7 +243,6 @@ export class NativeLoader {
       `${JSON.stringify(manifests.packageLock, null, 2)}\n`,
     );
 
-    const npm = locateNpm(env);
     const args = [
       ...npm.args,
       'ci',
@@ -280,7 +288,7 @@ export class NativeLoader {
       dir = await tc.cacheDir(staging, TOOL_NAME, pinsVersionKey(pins), target.arch);
       await rm(staging, { recursive: true, force: true });
     } else {
-      dir = await moveIntoPlace(staging, destination);
+      dir = await moveIntoPlace(staging, destination, (d) => this.#usable(d, target, false));
     }
     this.#logger.info(`Installed the ${what} in ${seconds(started).toFixed(1)} s: ${dir}`);
     return { route: 'install', dir };
@@ -315,14 +323,14 @@ export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'mlgate');
 }
 
-function versionFromModule(engine: EngineName, mod: unknown): string | undefined {
-  if (engine === 'onnxruntime') {
-    return (mod as { env?: { versions?: { node?: string } } }).env?.versions?.node;
+/** The version of the package that import() found, resolved the same way from this file. */
+function versionInNodeModules(pkg: string): string | undefined {
+  try {
+    // A URL object rather than the bare import.meta.url, which the bundler would take over as its own require.
+    return readVersion(createRequire(new URL(import.meta.url)).resolve(`${pkg}/package.json`));
+  } catch {
+    return undefined;
   }
-  // @duckdb/node-api does not export its own version, and its package.json is out of reach of an ESM
-  // import; the DuckDB library version it reports says the same thing to a reader.
-  const version = (mod as { version?: () => string }).version?.();
-  return version ? `DuckDB ${version}` : undefined;
 }
 
 function readVersion(packageJson: string): string {
@@ -505,23 +513,33 @@ async function pruneOtherPlatforms(onnxruntimeDir: string, target: NativeTarget)
   return pruned;
 }
 
-/** Renames the finished install into place; when another process got there first, theirs is kept. */
-async function moveIntoPlace(staging: string, destination: string): Promise<string> {
+/**
+ * Renames the finished install into place. When another process finished first, its install is kept (it
+ * may be loading from it) and ours is dropped.
+ */
+async function moveIntoPlace(
+  staging: string,
+  destination: string,
+  isUsable: (dir: string) => boolean,
+): Promise<string> {
+  const keepTheirs = async () => {
+    await rm(staging, { recursive: true, force: true });
+    return destination;
+  };
+  if (isUsable(destination)) return keepTheirs();
   await mkdir(dirname(destination), { recursive: true });
   // A leftover that failed the usability check would block the rename.
   await rm(destination, { recursive: true, force: true });
   try {
     await rename(staging, destination);
+    return destination;
   } catch (e) {
+    if (isUsable(destination)) return keepTheirs();
+    // Windows refuses to rename a folder while a virus scanner holds one of its files: copy instead.
     const code = (e as NodeJS.ErrnoException).code;
-    if (
-      (code === 'EEXIST' || code === 'ENOTEMPTY' || code === 'EPERM') &&
-      existsSync(join(destination, MARKER_FILE))
-    ) {
-      await rm(staging, { recursive: true, force: true });
-    } else {
-      throw e;
-    }
+    if (code !== 'EPERM' && code !== 'EBUSY' && code !== 'EACCES') throw e;
   }
+  await cp(staging, destination, { recursive: true });
+  await rm(staging, { recursive: true, force: true });
   return destination;
 }

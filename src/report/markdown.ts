@@ -12,7 +12,7 @@ export type Align = 'left' | 'right' | 'center';
 export const GITHUB_COMMENT_LIMIT = 65536;
 
 export const TRUNCATION_NOTE =
-  '> [!NOTE]\n> This comment was cut to fit GitHub\'s 65,536-character limit. The full report is in the job ' +
+  "> [!NOTE]\n> This comment was cut to fit GitHub's 65,536-character limit. The full report is in the job " +
   'summary and in the JSON report uploaded as an artifact.';
 
 const MISSING = '—';
@@ -36,9 +36,7 @@ export function escapeHtml(text: string): string {
 
 /** Plain text made safe for one table cell: HTML escaped, pipes escaped, line breaks kept as <br>. */
 export function escapeCell(text: string): string {
-  return escapeHtml(text)
-    .replace(/\|/g, '\\|')
-    .replace(/\r?\n/g, '<br>');
+  return escapeHtml(text).replace(/\|/g, '\\|').replace(/\r?\n/g, '<br>');
 }
 
 function renderCell(cell: Cell): string {
@@ -50,7 +48,11 @@ function renderCell(cell: Cell): string {
 
 const SEPARATOR: Record<Align, string> = { left: ':---', right: '---:', center: ':---:' };
 
-export function table(headers: readonly string[], rows: readonly (readonly Cell[])[], align?: readonly Align[]): string {
+export function table(
+  headers: readonly string[],
+  rows: readonly (readonly Cell[])[],
+  align?: readonly Align[],
+): string {
   const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
   const separators = headers.map((_, i) => (align?.[i] ? SEPARATOR[align[i]] : '---'));
   const body = rows.map((row) => line(headers.map((_, i) => renderCell(row[i]))));
@@ -110,11 +112,24 @@ export function gateTable(gates: readonly GateResult[]): string {
 }
 
 /** Metrics in the order the command gave them; with a baseline, its value and the change. */
-export function metricsTable(metrics: Record<string, number | null>, baseline?: Record<string, number | null>): string {
+export function metricsTable(
+  metrics: Record<string, number | null>,
+  baseline?: Record<string, number | null>,
+): string {
   const names = Object.keys(metrics);
   if (names.length === 0) return '_No metrics._';
-  if (!baseline) return table(['Metric', 'Value'], names.map((name) => [code(name), metrics[name]]), ['left', 'right']);
-  const rows = names.map((name) => [code(name), metrics[name], baseline[name], delta(metrics[name], baseline[name])]);
+  if (!baseline)
+    return table(
+      ['Metric', 'Value'],
+      names.map((name) => [code(name), metrics[name]]),
+      ['left', 'right'],
+    );
+  const rows = names.map((name) => [
+    code(name),
+    metrics[name],
+    baseline[name],
+    delta(metrics[name], baseline[name]),
+  ]);
   return table(['Metric', 'Value', 'Baseline', 'Δ'], rows, ['left', 'right', 'right', 'right']);
 }
 
@@ -141,7 +156,11 @@ export function renderHeader(report: Pick<Report, 'passed' | 'gates'>, title: st
  * Fits markdown into a PR comment. Cuts before the last heading or top-level <details> block that fits,
  * never inside a code fence or an open <details>, and appends `note` (which should point to the full report).
  */
-export function truncateForComment(markdown: string, limit = GITHUB_COMMENT_LIMIT, note = TRUNCATION_NOTE): string {
+export function truncateForComment(
+  markdown: string,
+  limit = GITHUB_COMMENT_LIMIT,
+  note = TRUNCATION_NOTE,
+): string {
   if (markdown.length <= limit) return markdown;
   const suffix = `\n\n${note}`;
   const budget = limit - suffix.length;
@@ -164,7 +183,8 @@ function lastBoundaryWithin(markdown: string, budget: number): number {
     if (offset > budget) break;
     const trimmed = line.trim();
     const topLevel = depth === 0 && !fenced;
-    if (topLevel && offset > 0 && (/^#{1,6}\s/.test(trimmed) || /^<details[\s>]/i.test(trimmed))) section = offset;
+    if (topLevel && offset > 0 && (/^#{1,6}\s/.test(trimmed) || /^<details[\s>]/i.test(trimmed)))
+      section = offset;
     if (topLevel && trimmed === '' && offset > 0) paragraph = offset;
     if (/^(```|~~~)/.test(trimmed)) fenced = !fenced;
     if (!fenced) {

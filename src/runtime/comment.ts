@@ -1,4 +1,14 @@
+import { readPullRequestContext } from '../github/context.js';
+import { stickyMarker, upsertStickyComment } from '../github/comment.js';
 import type { Logger } from '../logging.js';
 
-// Placeholder until the sticky comment module lands.
-export async function publishComment(_command: string, _markdown: string, _token: string | undefined, _logger: Logger) {}
+/** Posts or updates the action's sticky PR comment; skips with a notice off a PR, under act or without a token. */
+export async function publishComment(command: string, markdown: string, token: string | undefined, logger: Logger) {
+  const pr = readPullRequestContext(process.env, { token });
+  if (pr.kind === 'skip') {
+    logger.info(`PR comment skipped: ${pr.reason}`);
+    return;
+  }
+  const result = await upsertStickyComment({ token: token ?? '', pr, marker: stickyMarker(command, pr.job), body: markdown }, logger);
+  if (result.action !== 'skipped') logger.info(`PR comment ${result.action}${result.url ? `: ${result.url}` : ''}`);
+}

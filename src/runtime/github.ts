@@ -70,7 +70,7 @@ export async function runAction<I>(command: Command<I>): Promise<void> {
   for (const [name, value] of Object.entries(result.outputs)) core.setOutput(name, value);
   for (const gate of result.report.gates.filter((g) => !g.passed)) {
     core.error(`${gate.expression} (${gate.scope}): actual ${gate.actual ?? 'n/a'}, threshold ${gate.threshold ?? 'n/a'}${gate.reason ? `, ${gate.reason}` : ''}`, {
-      title: `mlgate ${command.name}: gate failed`,
+      title: `Gate failed (mlgate ${command.name})`,
     });
   }
   if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(result.markdown, true).write();

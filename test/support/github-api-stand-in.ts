@@ -138,7 +138,8 @@ export class GitHubApiStandIn {
     this.checkParameters(operation, params, url.searchParams, where);
     recorded.body = this.checkBody(operation, req, text, where);
     const reply = authorized
-      ? (this.injected.get(operation.operationId)?.shift() ?? this.serve(operation, params, url, recorded.body))
+      ? (this.injected.get(operation.operationId)?.shift() ??
+        this.serve(operation, params, url, recorded.body))
       : error(401, 'Bad credentials');
     this.checkReply(operation, reply, where);
     return reply;
@@ -168,12 +169,20 @@ export class GitHubApiStandIn {
     return req.headers.authorization === `Bearer ${this.token}`;
   }
 
-  private checkParameters(operation: Operation, path: Record<string, string>, query: URLSearchParams, where: string) {
-    const declared = (operation.spec.parameters as Schema[]).map((p) => (p.$ref ? resolveRef(contract, p.$ref) : p));
+  private checkParameters(
+    operation: Operation,
+    path: Record<string, string>,
+    query: URLSearchParams,
+    where: string,
+  ) {
+    const declared = (operation.spec.parameters as Schema[]).map((p) =>
+      p.$ref ? resolveRef(contract, p.$ref) : p,
+    );
     for (const parameter of declared) {
       const value = parameter.in === 'path' ? path[parameter.name] : (query.get(parameter.name) ?? undefined);
       if (value === undefined) {
-        if (parameter.required) this.violations.push(`${where}: missing required parameter ${parameter.name}`);
+        if (parameter.required)
+          this.violations.push(`${where}: missing required parameter ${parameter.name}`);
         continue;
       }
       if (parameter.schema?.type === 'integer' && !/^\d+$/.test(value)) {
@@ -185,7 +194,8 @@ export class GitHubApiStandIn {
         this.violations.push(`${where}: undocumented query parameter ${name}`);
       }
     }
-    if (Number(query.get('per_page')) > MAX_PER_PAGE) this.violations.push(`${where}: per_page above ${MAX_PER_PAGE}`);
+    if (Number(query.get('per_page')) > MAX_PER_PAGE)
+      this.violations.push(`${where}: per_page above ${MAX_PER_PAGE}`);
   }
 
   private checkBody(operation: Operation, req: IncomingMessage, text: string, where: string): unknown {
@@ -195,7 +205,9 @@ export class GitHubApiStandIn {
       return undefined;
     }
     if (!String(req.headers['content-type']).startsWith('application/json')) {
-      this.violations.push(`${where}: Content-Type is ${req.headers['content-type']}, expected application/json`);
+      this.violations.push(
+        `${where}: Content-Type is ${req.headers['content-type']}, expected application/json`,
+      );
     }
     let body: unknown;
     try {
@@ -205,7 +217,8 @@ export class GitHubApiStandIn {
       return undefined;
     }
     const schema = requestBody.content['application/json'].schema;
-    for (const problem of validate(body, schema, contract)) this.violations.push(`${where}: request body ${problem}`);
+    for (const problem of validate(body, schema, contract))
+      this.violations.push(`${where}: request body ${problem}`);
     return body;
   }
 
@@ -220,7 +233,8 @@ export class GitHubApiStandIn {
     const response = documented.$ref ? resolveRef(contract, documented.$ref) : documented;
     const schema = response.content?.['application/json']?.schema;
     if (!schema) return;
-    for (const problem of validate(reply.body, schema, contract)) this.violations.push(`${where}: response ${problem}`);
+    for (const problem of validate(reply.body, schema, contract))
+      this.violations.push(`${where}: response ${problem}`);
   }
 
   private serve(operation: Operation, params: Record<string, string>, url: URL, body: unknown): Reply {
@@ -231,7 +245,10 @@ export class GitHubApiStandIn {
         return this.list(Number(params.issue_number), url);
       case 'issues/create-comment':
         if (typeof text !== 'string') return validationFailed();
-        return { status: 201, body: this.render(this.store(Number(params.issue_number), text, 'github-actions[bot]')) };
+        return {
+          status: 201,
+          body: this.render(this.store(Number(params.issue_number), text, 'github-actions[bot]')),
+        };
       case 'issues/update-comment': {
         const comment = this.stored.find((c) => c.id === Number(params.comment_id));
         if (!comment) return error(404, 'Not Found');
@@ -316,13 +333,20 @@ function user(login: string): Schema {
 }
 
 function error(status: number, message: string): Reply {
-  return { status, body: { message, documentation_url: 'https://docs.github.com/rest', status: String(status) } };
+  return {
+    status,
+    body: { message, documentation_url: 'https://docs.github.com/rest', status: String(status) },
+  };
 }
 
 function validationFailed(): Reply {
   return {
     status: 422,
-    body: { message: 'Validation Failed', documentation_url: 'https://docs.github.com/rest', errors: [{ code: 'missing_field' }] },
+    body: {
+      message: 'Validation Failed',
+      documentation_url: 'https://docs.github.com/rest',
+      errors: [{ code: 'missing_field' }],
+    },
   };
 }
 

@@ -11,17 +11,20 @@ export function validate(value: unknown, schema: Schema, root: Schema = schema, 
   if (typeof schema.$ref === 'string') return validate(value, resolveRef(root, schema.$ref), root, path);
   const at = path === '' ? '/' : path;
   if (value === null && schema.nullable === true) return [];
-  if ('const' in schema && !deepEqual(value, schema.const)) return [`${at}: expected ${JSON.stringify(schema.const)}`];
+  if ('const' in schema && !deepEqual(value, schema.const))
+    return [`${at}: expected ${JSON.stringify(schema.const)}`];
   if (Array.isArray(schema.enum) && !schema.enum.some((option: unknown) => deepEqual(option, value))) {
     return [`${at}: ${JSON.stringify(value)} is not one of ${JSON.stringify(schema.enum)}`];
   }
   if (Array.isArray(schema.oneOf)) {
     const matches = schema.oneOf.filter((option: Schema) => validate(value, option, root, path).length === 0);
-    if (matches.length !== 1) return [`${at}: matches ${matches.length} of the oneOf schemas, expected exactly 1`];
+    if (matches.length !== 1)
+      return [`${at}: matches ${matches.length} of the oneOf schemas, expected exactly 1`];
   }
   if (schema.type !== undefined) {
     const types: string[] = Array.isArray(schema.type) ? schema.type : [schema.type];
-    if (!types.some((type) => hasType(value, type))) return [`${at}: expected ${types.join(' or ')}, got ${typeOf(value)}`];
+    if (!types.some((type) => hasType(value, type)))
+      return [`${at}: expected ${types.join(' or ')}, got ${typeOf(value)}`];
   }
   return [...validateScalar(value, schema, at), ...validateContainer(value, schema, root, path)];
 }
@@ -29,8 +32,10 @@ export function validate(value: unknown, schema: Schema, root: Schema = schema, 
 function validateScalar(value: unknown, schema: Schema, at: string): string[] {
   const problems: string[] = [];
   if (typeof value === 'number') {
-    if (typeof schema.minimum === 'number' && value < schema.minimum) problems.push(`${at}: below ${schema.minimum}`);
-    if (typeof schema.maximum === 'number' && value > schema.maximum) problems.push(`${at}: above ${schema.maximum}`);
+    if (typeof schema.minimum === 'number' && value < schema.minimum)
+      problems.push(`${at}: below ${schema.minimum}`);
+    if (typeof schema.maximum === 'number' && value > schema.maximum)
+      problems.push(`${at}: above ${schema.maximum}`);
   }
   if (typeof value === 'string') {
     if (typeof schema.minLength === 'number' && value.length < schema.minLength) {
@@ -39,10 +44,14 @@ function validateScalar(value: unknown, schema: Schema, at: string): string[] {
     if (typeof schema.pattern === 'string' && !new RegExp(schema.pattern, 'u').test(value)) {
       problems.push(`${at}: ${JSON.stringify(value)} does not match ${schema.pattern}`);
     }
-    if (schema.format === 'date-time' && !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(value)) {
+    if (
+      schema.format === 'date-time' &&
+      !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(value)
+    ) {
       problems.push(`${at}: ${JSON.stringify(value)} is not an RFC 3339 date-time`);
     }
-    if (schema.format === 'uri' && !URL.canParse(value)) problems.push(`${at}: ${JSON.stringify(value)} is not a URI`);
+    if (schema.format === 'uri' && !URL.canParse(value))
+      problems.push(`${at}: ${JSON.stringify(value)} is not a URI`);
   }
   return problems;
 }

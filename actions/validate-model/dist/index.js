@@ -31613,8 +31613,8 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _commands_validate_model_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1653);
-/* harmony import */ var _runtime_github_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1435);
+/* harmony import */ var _commands_validate_model_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(153);
+/* harmony import */ var _runtime_github_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4352);
 
 
 await (0,_runtime_github_js__WEBPACK_IMPORTED_MODULE_1__/* .runAction */ .Cs)(_commands_validate_model_js__WEBPACK_IMPORTED_MODULE_0__/* .validateModel */ .gt);
@@ -31624,7 +31624,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 1653:
+/***/ 153:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -31719,7 +31719,7 @@ class Batcher {
 // EXTERNAL MODULE: ./src/errors.ts
 var errors = __nccwpck_require__(3916);
 ;// CONCATENATED MODULE: ./src/native/pins.json
-const pins_namespaceObject = /*#__PURE__*/JSON.parse('{"generatedBy":"scripts/gen-native-pins.mjs","roots":{"onnxruntime-node":"1.30.0","@duckdb/node-api":"1.5.6-r.1"},"hash":"4c800a0b","packages":{"node_modules/@duckdb/node-api":{"version":"1.5.6-r.1","integrity":"sha512-yIPol6P4EQmsAUsb27donJf7iADrM31Ei/WkvhkZpSscjhEErYsuF19lsJ/qz5mUWxsKFQpLdjvrlhPQnMTBqw==","license":"MIT","dependencies":{"@duckdb/node-bindings":"1.5.6-r.1"}},"node_modules/@duckdb/node-bindings":{"version":"1.5.6-r.1","integrity":"sha512-/pWlTyvKC1d16iSMJCBAPwlmzoeXRs5Y9cqG+TpKd/YAW6Ke05FJg099v/Im2bkS9BgznNyNcAK1NxA1eQhSUw==","license":"MIT","dependencies":{"detect-libc":"^2.1.2"},"optionalDependencies":{"@duckdb/node-bindings-darwin-arm64":"1.5.6-r.1","@duckdb/node-bindings-darwin-x64":"1.5.6-r.1","@duckdb/node-bindings-linux-arm64":"1.5.6-r.1","@duckdb/node-bindings-linux-arm64-musl":"1.5.6-r.1","@duckdb/node-bindings-linux-x64":"1.5.6-r.1","@duckdb/node-bindings-linux-x64-musl":"1.5.6-r.1","@duckdb/node-bindings-win32-arm64":"1.5.6-r.1","@duckdb/node-bindings-win32-x64":"1.5.6-r.1"}},"node_modules/@duckdb/node-bindings-linux-x64":{"version":"1.5.6-r.1","integrity":"sha512-IXcrZJE6kEqM0Z4wwdVnGBHX/frOS33VPNAwDXQ/Q+Fs84b058Qe94chrCCIcNJlG8Y3UHIUU4eBeCQxW5mN1Q==","license":"MIT","os":["linux"],"cpu":["x64"],"libc":["glibc"],"optional":true},"node_modules/@duckdb/node-bindings-linux-x64-musl":{"version":"1.5.6-r.1","integrity":"sha512-PVzIEZqp7QN07WBgjmIH0cK2GKXR735KmL6wnghTzRnhHWrePxx3MjZB9zZHI8tB73wdF8luarBm4EgqSjGyVA==","license":"MIT","os":["linux"],"cpu":["x64"],"libc":["musl"],"optional":true},"node_modules/adm-zip":{"version":"0.6.1","integrity":"sha512-Xwrja8nx9e5o2N1my4DsKCeKpdrnACyr1wtbPxBDgGzKzKyE9kRtBFA8mWldI+RVlD7CBZNWY/wQ2+ydwOR6kQ==","license":"MIT","engines":{"node":">=14.0"}},"node_modules/define-data-property":{"version":"1.1.4","integrity":"sha512-rBMvIzlpA8v6E+SJZoo++HAYqsLrkg7MSfIinMPFhmkorw7X+dOXVJQs+QT69zGkzMyfDnIMN2Wid1+NbL3T+A==","license":"MIT","dependencies":{"es-define-property":"^1.0.0","es-errors":"^1.3.0","gopd":"^1.0.1"},"engines":{"node":">= 0.4"}},"node_modules/define-properties":{"version":"1.2.1","integrity":"sha512-8QmQKqEASLd5nx0U1B1okLElbUuuttJ/AnYmRXbbbGDWh6uS208EjD4Xqq/I9wK7u0v6O08XhTWnt5XtEbR6Dg==","license":"MIT","dependencies":{"define-data-property":"^1.0.1","has-property-descriptors":"^1.0.0","object-keys":"^1.1.1"},"engines":{"node":">= 0.4"}},"node_modules/detect-libc":{"version":"2.1.2","integrity":"sha512-Btj2BOOO83o3WyH59e8MgXsxEQVcarkUOpEYrubB0urwnN10yQ364rsiByU11nZlqWYZm05i/of7io4mzihBtQ==","license":"Apache-2.0","engines":{"node":">=8"}},"node_modules/es-define-property":{"version":"1.0.1","integrity":"sha512-e3nRfgfUZ4rNGL232gUgX06QNyyez04KdjFrF+LTRoOXmrOgFKDg4BCdsjW8EnT69eqdYGmRpJwiPVYNrCaW3g==","license":"MIT","engines":{"node":">= 0.4"}},"node_modules/es-errors":{"version":"1.3.0","integrity":"sha512-Zf5H2Kxt2xjTvbJvP2ZWLEICxA6j+hAmMzIlypy4xcBg1vKVnx89Wy0GbS+kf5cwCVFFzdCFh2XSCFNULS6csw==","license":"MIT","engines":{"node":">= 0.4"}},"node_modules/escape-string-regexp":{"version":"4.0.0","integrity":"sha512-TtpcNJ3XAzx3Gq8sWRzJaVajRs0uVxA2YAkdb1jm2YkPz4G6egUFAyA3n5vtEIZefPk5Wa4UXbKuS5fKkJWdgA==","license":"MIT","engines":{"node":">=10"}},"node_modules/global-agent":{"version":"4.1.3","integrity":"sha512-KUJEViiuFT3I97t+GYMikLPJS2Lfo/S2F+DQuBWzuzaMPnvt5yyZePzArx36fBzpGTxZjIpDbXLeySLgh+k76g==","license":"BSD-3-Clause","dependencies":{"globalthis":"^1.0.2","matcher":"^4.0.0","semver":"^7.3.5","serialize-error":"^8.1.0"},"engines":{"node":">=10.0"}},"node_modules/globalthis":{"version":"1.0.4","integrity":"sha512-DpLKbNU4WylpxJykQujfCcwYWiV/Jhm50Goo0wrVILAv5jOr9d+H+UR3PhSCD2rCCEIg0uc+G+muBTwD54JhDQ==","license":"MIT","dependencies":{"define-properties":"^1.2.1","gopd":"^1.0.1"},"engines":{"node":">= 0.4"}},"node_modules/gopd":{"version":"1.2.0","integrity":"sha512-ZUKRh6/kUFoAiTAtTYPZJ3hw9wNxx+BIBOijnlG9PnrJsCcSjs1wyyD6vJpaYtgnzDrKYRSqf3OO6Rfa93xsRg==","license":"MIT","engines":{"node":">= 0.4"}},"node_modules/has-property-descriptors":{"version":"1.0.2","integrity":"sha512-55JNKuIW+vq4Ke1BjOTjM2YctQIvCT7GFzHwmfZPGo5wnrgkid0YQtnAleFSqumZm4az3n2BS+erby5ipJdgrg==","license":"MIT","dependencies":{"es-define-property":"^1.0.0"}},"node_modules/matcher":{"version":"4.0.0","integrity":"sha512-S6x5wmcDmsDRRU/c2dkccDwQPXoFczc5+HpQ2lON8pnvHlnvHAHj5WlLVvw6n6vNyHuVugYrFohYxbS+pvFpKQ==","license":"MIT","dependencies":{"escape-string-regexp":"^4.0.0"},"engines":{"node":">=10"}},"node_modules/object-keys":{"version":"1.1.1","integrity":"sha512-NuAESUOUMrlIXOfHKzD6bpPu3tYt3xvjNdRIQ+FeT0lNb4K8WR70CaDxhuNguS2XG+GjkyMwOzsN5ZktImfhLA==","license":"MIT","engines":{"node":">= 0.4"}},"node_modules/onnxruntime-common":{"version":"1.30.0","integrity":"sha512-7fdVWjAID1dVhH/G8qK3APARunV4VkBFoCQAP7qp4Wkab0mrorvmc+sqiT+mKXOzDqdjN5j+/Z9nb4gzNPWcyA==","license":"MIT"},"node_modules/onnxruntime-node":{"version":"1.30.0","integrity":"sha512-twhs1C2C/BFkz1yc5OY0KIU2GUq6DURO7hD4bx5Q2Qy3nAMJwRXW8xU3NVczE29VA9lolLOYepoD8fjTGOfIqw==","license":"MIT","dependencies":{"adm-zip":"^0.6.0","global-agent":"^4.1.3","onnxruntime-common":"1.30.0"},"os":["win32","darwin","linux"],"hasInstallScript":true},"node_modules/semver":{"version":"7.8.6","integrity":"sha512-9lpSSU4Mly3mrtruwLs1eLK6+gzbzqeBFwRNjIjE+9LuDpWdYctrQlQ3ej1Ilgi7gknpsTRnPoLP8DpCHqHIJw==","license":"ISC","engines":{"node":">=10"},"bin":{"semver":"bin/semver.js"}},"node_modules/serialize-error":{"version":"8.1.0","integrity":"sha512-3NnuWfM6vBYoy5gZFvHiYsVbafvI9vZv/+jlIigFn4oP4zjNPK3LhcY0xSCgeb1a5L8jO71Mit9LlNoi2UfDDQ==","license":"MIT","dependencies":{"type-fest":"^0.20.2"},"engines":{"node":">=10"}},"node_modules/type-fest":{"version":"0.20.2","integrity":"sha512-Ne+eE4r0/iWnpAxD852z3A+N0Bt5RN//NjJwRd2VFHEmrywxf5vsZlh4R6lixl6B+wz/8d+maTSAkN1FIkI3LQ==","license":"(MIT OR CC0-1.0)","engines":{"node":">=10"}}},"missing":[{"name":"@duckdb/node-bindings-darwin-arm64","spec":"1.5.6-r.1","requiredBy":"node_modules/@duckdb/node-bindings"},{"name":"@duckdb/node-bindings-darwin-x64","spec":"1.5.6-r.1","requiredBy":"node_modules/@duckdb/node-bindings"},{"name":"@duckdb/node-bindings-linux-arm64","spec":"1.5.6-r.1","requiredBy":"node_modules/@duckdb/node-bindings"},{"name":"@duckdb/node-bindings-linux-arm64-musl","spec":"1.5.6-r.1","requiredBy":"node_modules/@duckdb/node-bindings"},{"name":"@duckdb/node-bindings-win32-arm64","spec":"1.5.6-r.1","requiredBy":"node_modules/@duckdb/node-bindings"},{"name":"@duckdb/node-bindings-win32-x64","spec":"1.5.6-r.1","requiredBy":"node_modules/@duckdb/node-bindings"}]}');
+const pins_namespaceObject = /*#__PURE__*/JSON.parse('{"generatedBy":"scripts/gen-native-pins.mjs","roots":{"onnxruntime-node":"1.30.0","@duckdb/node-api":"1.5.5-r.5"},"hash":"27950462","packages":{"node_modules/@duckdb/node-api":{"version":"1.5.5-r.5","integrity":"sha512-ZMX+sel3DjSKbGuQ44Y5Tp5LwYjlJkhB5faKr+9sSMcxixDMSW+8vaTOD1uRDuN9o0udUoCY/XX9PI1haEZuZg==","license":"MIT","dependencies":{"@duckdb/node-bindings":"1.5.5-r.5"}},"node_modules/@duckdb/node-bindings":{"version":"1.5.5-r.5","integrity":"sha512-sR7x91TfBunLqLbdvrcdiPCU+VGEQFPicxh1STZM402fuHW2ituPTAo2bY3IlntsvJShltrKF4R6B+JYPlAPZg==","license":"MIT","dependencies":{"detect-libc":"^2.1.2"},"optionalDependencies":{"@duckdb/node-bindings-darwin-arm64":"1.5.5-r.5","@duckdb/node-bindings-darwin-x64":"1.5.5-r.5","@duckdb/node-bindings-linux-arm64":"1.5.5-r.5","@duckdb/node-bindings-linux-arm64-musl":"1.5.5-r.5","@duckdb/node-bindings-linux-x64":"1.5.5-r.5","@duckdb/node-bindings-linux-x64-musl":"1.5.5-r.5","@duckdb/node-bindings-win32-arm64":"1.5.5-r.5","@duckdb/node-bindings-win32-x64":"1.5.5-r.5"}},"node_modules/@duckdb/node-bindings-darwin-arm64":{"version":"1.5.5-r.5","integrity":"sha512-WJdeLTFy4pRg60rkbp9smtlP1iIQ8ErtIJkxS+2LQtM1ZZMSByyW+3WPpNoKe7IwPtVl2fLlPw7tDmQW4Z974g==","license":"MIT","os":["darwin"],"cpu":["arm64"],"optional":true},"node_modules/@duckdb/node-bindings-darwin-x64":{"version":"1.5.5-r.5","integrity":"sha512-rN0KjX13MwVQ5V5ufykolty/tf4SaafOpGWcUA1Cegf98jPeRdsJsEE1IMXn8n3u6WvMSZEVJmHJ3ma4Hr7Vzg==","license":"MIT","os":["darwin"],"cpu":["x64"],"optional":true},"node_modules/@duckdb/node-bindings-linux-arm64":{"version":"1.5.5-r.5","integrity":"sha512-CafH2AIvXtpwDynG3KB/4uEOHRGlFoB7auCRMIwH3BKNIobsANV5LSpDJ3tfyRCFIsK6e8AT1eseWVnu2Dv3cw==","license":"MIT","os":["linux"],"cpu":["arm64"],"libc":["glibc"],"optional":true},"node_modules/@duckdb/node-bindings-linux-arm64-musl":{"version":"1.5.5-r.5","integrity":"sha512-00z3mYHUBAucp3L73EoftKDdaGOaV8ENELejiT+PK7dFjTzdXxqhJwZ1LaQV1/zEhIecz+x23f6WvFhWw+7XXQ==","license":"MIT","os":["linux"],"cpu":["arm64"],"libc":["musl"],"optional":true},"node_modules/@duckdb/node-bindings-linux-x64":{"version":"1.5.5-r.5","integrity":"sha512-kCyq6BXhn6QXfwF8yVdVKriSSHP+rfVWcJ56cG8qZzlOZpxyvT5WGm6jMshxg4ditLlOsHsIN/D47RYrcjXuHQ==","license":"MIT","os":["linux"],"cpu":["x64"],"libc":["glibc"],"optional":true},"node_modules/@duckdb/node-bindings-linux-x64-musl":{"version":"1.5.5-r.5","integrity":"sha512-S5qEc7F+GjXt85T2xArjjvN5oc/IjtH6zsLJsuo8N3fQolheBCefemIMdZoK2Jik8a0sBxidiS6Ld4qprMPPDw==","license":"MIT","os":["linux"],"cpu":["x64"],"libc":["musl"],"optional":true},"node_modules/@duckdb/node-bindings-win32-arm64":{"version":"1.5.5-r.5","integrity":"sha512-L3Mroc23xhqOowWVElni8LgEmsm5e9DdG1y2pLka/1ug3Pl2vpQMl1Phxwz4UEMF8DOBbMgN5BBNrYwG2BFo+g==","license":"MIT","os":["win32"],"cpu":["arm64"],"optional":true},"node_modules/@duckdb/node-bindings-win32-x64":{"version":"1.5.5-r.5","integrity":"sha512-mBGFn8netT/AAhK4TOG6Fw47+Db68CxCVtQ9qfxZc1kZAjds+aYrh17Fd/u5CbTDdxILsrcyuF8q9cUcm54kQA==","license":"MIT","os":["win32"],"cpu":["x64"],"optional":true},"node_modules/adm-zip":{"version":"0.6.1","integrity":"sha512-Xwrja8nx9e5o2N1my4DsKCeKpdrnACyr1wtbPxBDgGzKzKyE9kRtBFA8mWldI+RVlD7CBZNWY/wQ2+ydwOR6kQ==","license":"MIT","engines":{"node":">=14.0"}},"node_modules/define-data-property":{"version":"1.1.4","integrity":"sha512-rBMvIzlpA8v6E+SJZoo++HAYqsLrkg7MSfIinMPFhmkorw7X+dOXVJQs+QT69zGkzMyfDnIMN2Wid1+NbL3T+A==","license":"MIT","dependencies":{"es-define-property":"^1.0.0","es-errors":"^1.3.0","gopd":"^1.0.1"},"engines":{"node":">= 0.4"}},"node_modules/define-properties":{"version":"1.2.1","integrity":"sha512-8QmQKqEASLd5nx0U1B1okLElbUuuttJ/AnYmRXbbbGDWh6uS208EjD4Xqq/I9wK7u0v6O08XhTWnt5XtEbR6Dg==","license":"MIT","dependencies":{"define-data-property":"^1.0.1","has-property-descriptors":"^1.0.0","object-keys":"^1.1.1"},"engines":{"node":">= 0.4"}},"node_modules/detect-libc":{"version":"2.1.2","integrity":"sha512-Btj2BOOO83o3WyH59e8MgXsxEQVcarkUOpEYrubB0urwnN10yQ364rsiByU11nZlqWYZm05i/of7io4mzihBtQ==","license":"Apache-2.0","engines":{"node":">=8"}},"node_modules/es-define-property":{"version":"1.0.1","integrity":"sha512-e3nRfgfUZ4rNGL232gUgX06QNyyez04KdjFrF+LTRoOXmrOgFKDg4BCdsjW8EnT69eqdYGmRpJwiPVYNrCaW3g==","license":"MIT","engines":{"node":">= 0.4"}},"node_modules/es-errors":{"version":"1.3.0","integrity":"sha512-Zf5H2Kxt2xjTvbJvP2ZWLEICxA6j+hAmMzIlypy4xcBg1vKVnx89Wy0GbS+kf5cwCVFFzdCFh2XSCFNULS6csw==","license":"MIT","engines":{"node":">= 0.4"}},"node_modules/escape-string-regexp":{"version":"4.0.0","integrity":"sha512-TtpcNJ3XAzx3Gq8sWRzJaVajRs0uVxA2YAkdb1jm2YkPz4G6egUFAyA3n5vtEIZefPk5Wa4UXbKuS5fKkJWdgA==","license":"MIT","engines":{"node":">=10"}},"node_modules/global-agent":{"version":"4.1.3","integrity":"sha512-KUJEViiuFT3I97t+GYMikLPJS2Lfo/S2F+DQuBWzuzaMPnvt5yyZePzArx36fBzpGTxZjIpDbXLeySLgh+k76g==","license":"BSD-3-Clause","dependencies":{"globalthis":"^1.0.2","matcher":"^4.0.0","semver":"^7.3.5","serialize-error":"^8.1.0"},"engines":{"node":">=10.0"}},"node_modules/globalthis":{"version":"1.0.4","integrity":"sha512-DpLKbNU4WylpxJykQujfCcwYWiV/Jhm50Goo0wrVILAv5jOr9d+H+UR3PhSCD2rCCEIg0uc+G+muBTwD54JhDQ==","license":"MIT","dependencies":{"define-properties":"^1.2.1","gopd":"^1.0.1"},"engines":{"node":">= 0.4"}},"node_modules/gopd":{"version":"1.2.0","integrity":"sha512-ZUKRh6/kUFoAiTAtTYPZJ3hw9wNxx+BIBOijnlG9PnrJsCcSjs1wyyD6vJpaYtgnzDrKYRSqf3OO6Rfa93xsRg==","license":"MIT","engines":{"node":">= 0.4"}},"node_modules/has-property-descriptors":{"version":"1.0.2","integrity":"sha512-55JNKuIW+vq4Ke1BjOTjM2YctQIvCT7GFzHwmfZPGo5wnrgkid0YQtnAleFSqumZm4az3n2BS+erby5ipJdgrg==","license":"MIT","dependencies":{"es-define-property":"^1.0.0"}},"node_modules/matcher":{"version":"4.0.0","integrity":"sha512-S6x5wmcDmsDRRU/c2dkccDwQPXoFczc5+HpQ2lON8pnvHlnvHAHj5WlLVvw6n6vNyHuVugYrFohYxbS+pvFpKQ==","license":"MIT","dependencies":{"escape-string-regexp":"^4.0.0"},"engines":{"node":">=10"}},"node_modules/object-keys":{"version":"1.1.1","integrity":"sha512-NuAESUOUMrlIXOfHKzD6bpPu3tYt3xvjNdRIQ+FeT0lNb4K8WR70CaDxhuNguS2XG+GjkyMwOzsN5ZktImfhLA==","license":"MIT","engines":{"node":">= 0.4"}},"node_modules/onnxruntime-common":{"version":"1.30.0","integrity":"sha512-7fdVWjAID1dVhH/G8qK3APARunV4VkBFoCQAP7qp4Wkab0mrorvmc+sqiT+mKXOzDqdjN5j+/Z9nb4gzNPWcyA==","license":"MIT"},"node_modules/onnxruntime-node":{"version":"1.30.0","integrity":"sha512-twhs1C2C/BFkz1yc5OY0KIU2GUq6DURO7hD4bx5Q2Qy3nAMJwRXW8xU3NVczE29VA9lolLOYepoD8fjTGOfIqw==","license":"MIT","dependencies":{"adm-zip":"^0.6.0","global-agent":"^4.1.3","onnxruntime-common":"1.30.0"},"os":["win32","darwin","linux"],"hasInstallScript":true},"node_modules/semver":{"version":"7.8.6","integrity":"sha512-9lpSSU4Mly3mrtruwLs1eLK6+gzbzqeBFwRNjIjE+9LuDpWdYctrQlQ3ej1Ilgi7gknpsTRnPoLP8DpCHqHIJw==","license":"ISC","engines":{"node":">=10"},"bin":{"semver":"bin/semver.js"}},"node_modules/serialize-error":{"version":"8.1.0","integrity":"sha512-3NnuWfM6vBYoy5gZFvHiYsVbafvI9vZv/+jlIigFn4oP4zjNPK3LhcY0xSCgeb1a5L8jO71Mit9LlNoi2UfDDQ==","license":"MIT","dependencies":{"type-fest":"^0.20.2"},"engines":{"node":">=10"}},"node_modules/type-fest":{"version":"0.20.2","integrity":"sha512-Ne+eE4r0/iWnpAxD852z3A+N0Bt5RN//NjJwRd2VFHEmrywxf5vsZlh4R6lixl6B+wz/8d+maTSAkN1FIkI3LQ==","license":"(MIT OR CC0-1.0)","engines":{"node":">=10"}}},"missing":[]}');
 ;// CONCATENATED MODULE: ./src/native/pins.ts
 
 
@@ -31793,7 +31793,7 @@ function installManifests(target, pins = PINS) {
 
 ;// CONCATENATED MODULE: ./src/native/platform.ts
 
-// The intersection of onnxruntime-node 1.30.0's bin/napi-v6/<platform>/<arch> folders and the
+// The intersection of onnxruntime-node's bin/napi-v6/<platform>/<arch> folders and the
 // @duckdb/node-bindings-* optional dependencies (test/native-platform.test.ts checks both against the
 // installed packages). onnxruntime-node ships no darwin/x64 and no musl build, so those DuckDB bindings
 // are of no use to us.
@@ -31881,7 +31881,7 @@ function nativeTarget(platform, arch, libc) {
     }
     else if (platform === 'darwin' && arch === 'x64') {
         why =
-            ' onnxruntime-node 1.30 ships no Intel macOS build (use an Apple Silicon runner such as macos-latest).';
+            ' the pinned onnxruntime-node ships no Intel macOS build (use an Apple Silicon runner such as macos-latest).';
     }
     throw new errors/* ConfigurationError */.j1(`mlgate's native engines (onnxruntime-node, DuckDB) have no build for ${asked}.${why} Supported platforms: ${supported}.`);
 }
@@ -32808,15 +32808,17 @@ class NativeLoader {
                 const imported = (await importFromNodeModules());
                 // Both packages are CommonJS: the namespace's default is the whole exports object.
                 const mod = imported.default ?? imported;
-                this.#info[engine] = { package: pkg, version: versionFromModule(engine, mod), route: 'node_modules' };
+                this.#info[engine] = { package: pkg, version: versionInNodeModules(pkg), route: 'node_modules' };
                 this.#logger.debug(`${pkg} loaded from node_modules`);
                 return mod;
             }
             catch (e) {
-                if (isModuleNotFound(e, pkg))
+                if (isModuleNotFound(e, pkg)) {
                     this.#logger.debug(`${pkg} is not in node_modules; using the pinned install`);
-                else
+                }
+                else {
                     this.#logger.warning(`${pkg} from node_modules failed to load (${message(e)}); using the pinned install`);
+                }
             }
         }
         this.#provisioned ??= this.#provision();
@@ -32845,17 +32847,19 @@ class NativeLoader {
     }
     async #provision() {
         const env = this.#env;
-        const provided = env.MLGATE_NATIVE_DIR;
-        if (provided)
-            return { route: 'MLGATE_NATIVE_DIR', dir: provided };
+        // Absolute, because createRequire takes nothing else.
+        if (env.MLGATE_NATIVE_DIR)
+            return { route: 'MLGATE_NATIVE_DIR', dir: (0,external_node_path_.resolve)(env.MLGATE_NATIVE_DIR) };
         const target = this.#target();
         const pins = this.#pins;
         const version = pinsVersionKey(pins);
-        if (env.RUNNER_TOOL_CACHE) {
+        // @actions/tool-cache reads RUNNER_TOOL_CACHE from process.env itself, so that is where we look too.
+        const toolCache = process.env.RUNNER_TOOL_CACHE;
+        if (toolCache) {
             const found = find(TOOL_NAME, version, target.arch);
             if (found && this.#usable(found, target))
                 return { route: 'tool-cache', dir: found };
-            return this.#install(target, 'tool-cache', (0,external_node_path_.join)(env.RUNNER_TOOL_CACHE, TOOL_NAME, version, target.arch));
+            return this.#install(target, 'tool-cache', (0,external_node_path_.join)(toolCache, TOOL_NAME, version, target.arch));
         }
         const cached = (0,external_node_path_.join)(cacheRoot(env), 'native', version, target.key);
         if (this.#usable(cached, target))
@@ -32863,7 +32867,7 @@ class NativeLoader {
         return this.#install(target, 'cache', cached);
     }
     /** An install is usable when it was made from these pins, for this platform, and is complete. */
-    #usable(dir, target) {
+    #usable(dir, target, warn = true) {
         let marker;
         try {
             marker = JSON.parse((0,external_node_fs_.readFileSync)((0,external_node_path_.join)(dir, MARKER_FILE), 'utf8'));
@@ -32872,9 +32876,11 @@ class NativeLoader {
             return false;
         }
         const missing = target.expectedFiles.filter((f) => !(0,external_node_fs_.existsSync)((0,external_node_path_.join)(dir, 'node_modules', f)));
-        if (marker.pinsHash === this.#pins.hash && marker.target === target.key && missing.length === 0)
+        if (marker.pinsHash === this.#pins.hash && marker.target === target.key && missing.length === 0) {
             return true;
-        this.#logger.warning(`Ignoring the incomplete native engines install in ${dir}; installing again`);
+        }
+        if (warn)
+            this.#logger.warning(`Ignoring the incomplete native engines install in ${dir}; installing again`);
         return false;
     }
     async #install(target, into, destination) {
@@ -32884,13 +32890,13 @@ class NativeLoader {
         this.#logger.info(`Installing ${what} into the ${into === 'tool-cache' ? 'tool cache' : 'cache'} ...`);
         const started = performance.now();
         const manifests = installManifests(target, pins);
+        const npm = locateNpm(env);
         // Staged beside the destination so that the final move is a rename on one filesystem.
-        const stagingParent = into === 'tool-cache' ? (env.RUNNER_TEMP ?? (0,external_node_os_namespaceObject.tmpdir)()) : (0,external_node_path_.dirname)(destination);
+        const stagingParent = into === 'tool-cache' ? (process.env.RUNNER_TEMP ?? (0,external_node_os_namespaceObject.tmpdir)()) : (0,external_node_path_.dirname)(destination);
         await (0,promises_.mkdir)(stagingParent, { recursive: true });
         const staging = await (0,promises_.mkdtemp)((0,external_node_path_.join)(stagingParent, '.mlgate-native-'));
         await (0,promises_.writeFile)((0,external_node_path_.join)(staging, 'package.json'), `${JSON.stringify(manifests.packageJson, null, 2)}\n`);
         await (0,promises_.writeFile)((0,external_node_path_.join)(staging, 'package-lock.json'), `${JSON.stringify(manifests.packageLock, null, 2)}\n`);
-        const npm = locateNpm(env);
         const args = [
             ...npm.args,
             'ci',
@@ -32934,7 +32940,7 @@ class NativeLoader {
             await (0,promises_.rm)(staging, { recursive: true, force: true });
         }
         else {
-            dir = await moveIntoPlace(staging, destination);
+            dir = await moveIntoPlace(staging, destination, (d) => this.#usable(d, target, false));
         }
         this.#logger.info(`Installed the ${what} in ${seconds(started).toFixed(1)} s: ${dir}`);
         return { route: 'install', dir };
@@ -32963,14 +32969,15 @@ function cacheRoot(env = process.env) {
         return env.MLGATE_CACHE_DIR;
     return (0,external_node_path_.join)(env.XDG_CACHE_HOME || (0,external_node_path_.join)((0,external_node_os_namespaceObject.homedir)(), '.cache'), 'mlgate');
 }
-function versionFromModule(engine, mod) {
-    if (engine === 'onnxruntime') {
-        return mod.env?.versions?.node;
+/** The version of the package that import() found, resolved the same way from this file. */
+function versionInNodeModules(pkg) {
+    try {
+        // A URL object rather than the bare import.meta.url, which the bundler would take over as its own require.
+        return readVersion((0,external_node_module_namespaceObject.createRequire)(new URL(import.meta.url)).resolve(`${pkg}/package.json`));
     }
-    // @duckdb/node-api does not export its own version, and its package.json is out of reach of an ESM
-    // import; the DuckDB library version it reports says the same thing to a reader.
-    const version = mod.version?.();
-    return version ? `DuckDB ${version}` : undefined;
+    catch {
+        return undefined;
+    }
 }
 function readVersion(packageJson) {
     return JSON.parse((0,external_node_fs_.readFileSync)(packageJson, 'utf8')).version;
@@ -33123,24 +33130,34 @@ async function pruneOtherPlatforms(onnxruntimeDir, target) {
     }
     return pruned;
 }
-/** Renames the finished install into place; when another process got there first, theirs is kept. */
-async function moveIntoPlace(staging, destination) {
+/**
+ * Renames the finished install into place. When another process finished first, its install is kept (it
+ * may be loading from it) and ours is dropped.
+ */
+async function moveIntoPlace(staging, destination, isUsable) {
+    const keepTheirs = async () => {
+        await (0,promises_.rm)(staging, { recursive: true, force: true });
+        return destination;
+    };
+    if (isUsable(destination))
+        return keepTheirs();
     await (0,promises_.mkdir)((0,external_node_path_.dirname)(destination), { recursive: true });
     // A leftover that failed the usability check would block the rename.
     await (0,promises_.rm)(destination, { recursive: true, force: true });
     try {
         await (0,promises_.rename)(staging, destination);
+        return destination;
     }
     catch (e) {
+        if (isUsable(destination))
+            return keepTheirs();
+        // Windows refuses to rename a folder while a virus scanner holds one of its files: copy instead.
         const code = e.code;
-        if ((code === 'EEXIST' || code === 'ENOTEMPTY' || code === 'EPERM') &&
-            (0,external_node_fs_.existsSync)((0,external_node_path_.join)(destination, MARKER_FILE))) {
-            await (0,promises_.rm)(staging, { recursive: true, force: true });
-        }
-        else {
+        if (code !== 'EPERM' && code !== 'EBUSY' && code !== 'EACCES')
             throw e;
-        }
     }
+    await (0,promises_.cp)(staging, destination, { recursive: true });
+    await (0,promises_.rm)(staging, { recursive: true, force: true });
     return destination;
 }
 
@@ -33551,12 +33568,15 @@ function prepareClassification(input) {
         if (labelOf[id] === 0)
             labelOf[id] = labels.push(classes[id]) - 1;
     const L = labels.length;
-    const cell = new Int32Array(rows);
-    for (let i = 0; i < rows; i++)
-        cell[i] = labelOf[yTrue[i]] * L + labelOf[yPred[i]];
-    const binary = classes.length === 2;
     const positiveIndex = input.positiveIndex ?? 1;
     const { scores, reason } = prepareScores(input, positiveIndex);
+    const order = scores?.columns[0].order;
+    const cell = new Int32Array(rows);
+    for (let i = 0; i < rows; i++) {
+        const row = order ? order[i] : i;
+        cell[i] = labelOf[yTrue[row]] * L + labelOf[yPred[row]];
+    }
+    const binary = classes.length === 2;
     return {
         rows,
         binary,
@@ -33571,7 +33591,10 @@ function prepareClassification(input) {
 function prepareScores(input, positiveIndex) {
     const { classes, yTrue, proba } = input;
     const k = input.scoreClasses ?? classes.length;
-    const unavailable = (why) => ({ scores: null, reason: `${why}: roc_auc, pr_auc and log_loss are null.` });
+    const unavailable = (why) => ({
+        scores: null,
+        reason: `${why}: roc_auc, pr_auc and log_loss are null.`,
+    });
     if (!proba)
         return unavailable('The model gives no probabilities');
     if (proba.length !== yTrue.length * k) {
@@ -33592,13 +33615,10 @@ function prepareScores(input, positiveIndex) {
     // sklearn 1.2.1 clips with the machine epsilon of the input's dtype.
     const eps = proba instanceof Float32Array ? 2 ** -23 : Number.EPSILON;
     const scoredIds = k === 2 ? [positiveIndex] : Array.from({ length: k }, (_, c) => c);
-    return {
-        scores: {
-            rowLoss: rowLogLoss(proba, k, yTrue, eps),
-            columns: scoredIds.map((c) => scoreColumn(proba, k, c, yTrue, classes[c])),
-        },
-        reason: '',
-    };
+    const columns = scoredIds.map((c) => scoreColumn(proba, k, c, yTrue, classes[c]));
+    const rowLoss = rowLogLoss(proba, k, yTrue, eps);
+    const { order } = columns[0];
+    return { scores: { columns, loss: Float64Array.from(order, (row) => rowLoss[row]) }, reason: '' };
 }
 /** sklearn's log_loss per row: clip to [eps, 1 - eps], renormalise the row, take -log of the true class. */
 function rowLogLoss(proba, k, yTrue, eps) {
@@ -33612,23 +33632,40 @@ function rowLogLoss(proba, k, yTrue, eps) {
     }
     return loss;
 }
-/** Sorts the column once; ties share a rank, which is how sklearn's curves treat them. */
+/**
+ * Sorts the column once. Ties form one group, which is how sklearn's curves treat them. The distinct
+ * scores are sorted natively and the rows placed by a counting sort on their rank.
+ */
 function scoreColumn(proba, k, column, yTrue, label) {
     const rows = yTrue.length;
-    const sorted = new Float64Array(rows);
+    const distinct = new Float64Array(rows);
     for (let i = 0; i < rows; i++)
-        sorted[i] = proba[i * k + column];
-    sorted.sort();
-    let distinct = 0;
+        distinct[i] = proba[i * k + column];
+    distinct.sort();
+    let groups = 0;
     for (let i = 0; i < rows; i++)
-        if (distinct === 0 || sorted[i] !== sorted[distinct - 1])
-            sorted[distinct++] = sorted[i];
-    const bucket = new Int32Array(rows);
+        if (groups === 0 || distinct[i] !== distinct[groups - 1])
+            distinct[groups++] = distinct[i];
+    // Rank 0 = highest score.
+    const rank = new Int32Array(rows);
+    const start = new Int32Array(groups + 1);
     for (let i = 0; i < rows; i++) {
-        const rank = lowerBound(sorted, distinct, proba[i * k + column]);
-        bucket[i] = 2 * rank + (yTrue[i] === column ? 1 : 0);
+        rank[i] = groups - 1 - lowerBound(distinct, groups, proba[i * k + column]);
+        start[rank[i] + 1]++;
     }
-    return { bucket, distinctScores: distinct, label };
+    for (let g = 0; g < groups; g++)
+        start[g + 1] += start[g];
+    const order = new Int32Array(rows);
+    const flags = new Uint8Array(rows);
+    for (let i = 0; i < rows; i++) {
+        order[start[rank[i]]++] = i;
+    }
+    for (let at = 0; at < rows; at++) {
+        const row = order[at];
+        const last = at === rows - 1 || rank[order[at + 1]] !== rank[row];
+        flags[at] = (yTrue[row] === column ? 1 : 0) | (last ? 2 : 0);
+    }
+    return { order, flags, label };
 }
 function lowerBound(sorted, length, value) {
     let lo = 0;
@@ -33648,34 +33685,78 @@ function createClassificationSums(prepared) {
         weight: 0,
         confusion: new Float64Array(L * L),
         loss: 0,
-        buckets: (prepared.scores?.columns ?? []).map((c) => new Float64Array(2 * c.distinctScores)),
+        ranking: (prepared.scores?.columns ?? []).map(() => ({
+            positives: 0,
+            negatives: 0,
+            area: 0,
+            precision: 0,
+        })),
+        sortedWeights: new Uint8Array(prepared.scores ? prepared.rows : 0),
     };
 }
 /** Overwrites `sums` with the statistics of the rows weighted by `weights` (one small integer per row). */
 function accumulateClassification(prepared, weights, sums) {
-    const { cell, rows, scores } = prepared;
-    const { confusion } = sums;
-    confusion.fill(0);
-    let weight = 0;
-    for (let i = 0; i < rows; i++) {
-        const w = weights[i];
-        weight += w;
-        confusion[cell[i]] += w;
-    }
-    sums.weight = weight;
-    if (!scores)
+    const { cell, scores } = prepared;
+    sums.confusion.fill(0);
+    if (!scores) {
+        let weight = 0;
+        for (let i = 0; i < cell.length; i++) {
+            weight += weights[i];
+            sums.confusion[cell[i]] += weights[i];
+        }
+        sums.weight = weight;
         return;
-    const { rowLoss } = scores;
-    let loss = 0;
-    for (let i = 0; i < rows; i++)
-        loss += weights[i] * rowLoss[i];
-    sums.loss = loss;
-    scores.columns.forEach(({ bucket }, c) => {
-        const into = sums.buckets[c];
-        into.fill(0);
-        for (let i = 0; i < rows; i++)
-            into[bucket[i]] += weights[i];
+    }
+    scores.columns.forEach((column, c) => {
+        const first = c === 0;
+        const { order, flags } = column;
+        const sorted = sums.sortedWeights;
+        // A gather on its own keeps many cache misses in flight; inside the walk below it would stall it.
+        for (let i = 0; i < order.length; i++)
+            sorted[i] = weights[order[i]];
+        const loss = walkScores(flags, sorted, first ? cell : null, first ? scores.loss : null, sums, c);
+        if (first) {
+            sums.loss = loss;
+            sums.weight = sums.ranking[0].positives + sums.ranking[0].negatives;
+        }
     });
+}
+/**
+ * One pass down a score column (weights already in its order): the ranking sums and, when `cell` and
+ * `loss` are given (in the same order), the confusion matrix and the loss sum too, which saves a second
+ * walk over a million rows. Returns the loss sum.
+ */
+function walkScores(flags, weights, cell, loss, sums, column) {
+    const { confusion } = sums;
+    let lossSum = 0;
+    let groupPositives = 0;
+    let groupWeight = 0;
+    let positives = 0;
+    let negatives = 0;
+    let area = 0;
+    let precision = 0;
+    for (let i = 0; i < flags.length; i++) {
+        const w = weights[i];
+        if (cell !== null) {
+            confusion[cell[i]] += w;
+            lossSum += w * loss[i];
+        }
+        const f = flags[i];
+        groupPositives += w * (f & 1);
+        groupWeight += w;
+        if (f & 2) {
+            const groupNegatives = groupWeight - groupPositives;
+            area += groupNegatives * (positives + groupPositives / 2);
+            positives += groupPositives;
+            negatives += groupNegatives;
+            // Branch-free: a group without positives adds 0, and the max only guards 0 / 0 before any weight.
+            precision += groupPositives * (positives / Math.max(positives + negatives, 1));
+            groupPositives = 0;
+            groupWeight = 0;
+        }
+    }
+    Object.assign(sums.ranking[column], { positives, negatives, area, precision });
+    return lossSum;
 }
 /** Per-label counts and scores; sklearn's zero_division="warn" sets an ill-defined ratio to 0. */
 function labelStats(confusion, L) {
@@ -33793,7 +33874,8 @@ function explainLabelMetrics(prepared, s, mcc, notes) {
     if (binary && positive < 0) {
         notes.push(`The positive class ${positiveName} is absent from y_true and y_pred: precision, recall and f1 are 0.`);
     }
-    if (mcc === 0 && (s.predicted.filter((c) => c > 0).length < 2 || s.support.filter((c) => c > 0).length < 2)) {
+    if (mcc === 0 &&
+        (s.predicted.filter((c) => c > 0).length < 2 || s.support.filter((c) => c > 0).length < 2)) {
         notes.push('MCC is undefined when y_true or y_pred holds a single class: set to 0, as scikit-learn does.');
     }
 }
@@ -33804,8 +33886,11 @@ function scoreMetrics(prepared, sums, notes) {
         return { roc_auc: null, pr_auc: null, log_loss: null };
     }
     const { columns } = scores;
-    const auc = sums.buckets.map((b, c) => rocAuc(b, columns[c].distinctScores));
-    const ap = sums.buckets.map((b, c) => averagePrecision(b, columns[c].distinctScores));
+    // Mann-Whitney form of the ROC area; undefined (NaN) without both classes.
+    const auc = sums.ranking.map((r) => r.positives > 0 && r.negatives > 0 ? r.area / (r.positives * r.negatives) : NaN);
+    // sklearn's average_precision_score: recall steps times precision. Without positives sklearn warns and
+    // returns 0, and the class still counts in the macro mean.
+    const ap = sums.ranking.map((r) => (r.positives > 0 ? r.precision / r.positives : NaN));
     if (notes) {
         const oneClass = columns.filter((_, c) => Number.isNaN(auc[c])).map((c) => c.label);
         if (oneClass.length > 0) {
@@ -33818,45 +33903,12 @@ function scoreMetrics(prepared, sums, notes) {
             notes.push(`Average precision is 0 for ${noPositives.join(', ')}: no row of y_true has it (as scikit-learn).`);
         }
     }
-    const rocAucValue = auc.reduce((a, b) => a + b, 0) / auc.length;
-    // sklearn warns and returns 0 for a class without positives; it still counts in the macro mean.
-    const prAucValue = ap.reduce((a, b) => a + (Number.isNaN(b) ? 0 : b), 0) / ap.length;
+    const rocAuc = auc.reduce((a, b) => a + b, 0) / auc.length;
     return {
-        roc_auc: Number.isNaN(rocAucValue) ? null : rocAucValue,
-        pr_auc: prAucValue,
+        roc_auc: Number.isNaN(rocAuc) ? null : rocAuc,
+        pr_auc: ap.reduce((a, b) => a + (Number.isNaN(b) ? 0 : b), 0) / ap.length,
         log_loss: sums.loss / sums.weight,
     };
-}
-/** Mann-Whitney form of the ROC area: each negative counts the positives above it, ties as one half. */
-function rocAuc(buckets, distinct) {
-    let positives = 0;
-    let negatives = 0;
-    let area = 0;
-    for (let r = distinct - 1; r >= 0; r--) {
-        const neg = buckets[2 * r];
-        const pos = buckets[2 * r + 1];
-        area += neg * (positives + pos / 2);
-        positives += pos;
-        negatives += neg;
-    }
-    return positives > 0 && negatives > 0 ? area / (positives * negatives) : Number.NaN;
-}
-/**
- * sklearn's average_precision_score: sum over thresholds (descending) of the recall step times the
- * precision there. NaN when there are no positives (sklearn then warns and returns 0).
- */
-function averagePrecision(buckets, distinct) {
-    let tp = 0;
-    let fp = 0;
-    let area = 0;
-    for (let r = distinct - 1; r >= 0; r--) {
-        const pos = buckets[2 * r + 1];
-        tp += pos;
-        fp += buckets[2 * r];
-        if (pos > 0)
-            area += pos * (tp / (tp + fp));
-    }
-    return tp > 0 ? area / tp : Number.NaN;
 }
 
 ;// CONCATENATED MODULE: ./src/metrics/regression.ts
@@ -33866,7 +33918,15 @@ function averagePrecision(buckets, distinct) {
  * As in classification.ts, every metric is a function of weighted sums, so that the point estimate (unit
  * weights) and the paired bootstrap (Poisson weights) share one definition.
  */
-const REGRESSION_METRICS = ['mae', 'mse', 'rmse', 'r2', 'mape', 'max_error', 'explained_variance'];
+const REGRESSION_METRICS = [
+    'mae',
+    'mse',
+    'rmse',
+    'r2',
+    'mape',
+    'max_error',
+    'explained_variance',
+];
 /** sklearn's MAPE divides by max(|y|, eps) with the float64 epsilon, so a zero target gives a huge ratio. */
 const MAPE_EPSILON = Number.EPSILON;
 function regressionMetrics(yTrue, yPred) {
@@ -33880,33 +33940,24 @@ function prepareRegression(yTrue, yPred) {
     if (yPred.length !== rows)
         throw new RangeError(`yTrue has ${rows} rows but yPred has ${yPred.length}`);
     const error = new Float64Array(rows);
-    const relativeError = new Float64Array(rows);
     let finite = true;
     let hasZeroTarget = false;
     for (let i = 0; i < rows; i++) {
-        const e = yPred[i] - yTrue[i];
-        error[i] = e;
-        const scale = Math.abs(yTrue[i]);
-        if (scale < MAPE_EPSILON)
-            hasZeroTarget = true;
-        relativeError[i] = Math.abs(e) / Math.max(scale, MAPE_EPSILON);
-        finite &&= Number.isFinite(e);
+        error[i] = yPred[i] - yTrue[i];
+        finite &&= Number.isFinite(error[i]);
+        hasZeroTarget ||= Math.abs(yTrue[i]) < MAPE_EPSILON;
     }
     return {
         rows,
         invalid: finite ? '' : 'y_true or y_pred contains NaN or infinite values: no metric is computed.',
+        yTrue,
         error,
-        relativeError,
-        centredError: centred(error),
-        centredTrue: centred(yTrue),
+        errorCentre: centre(error),
+        trueCentre: centre(yTrue),
         hasZeroTarget,
     };
 }
-/**
- * Values minus their mean. A constant series becomes exact zeros: sklearn's rounded mean can leave a
- * residue of 1e-17 there and turn force_finite's "zero denominator" into a huge ratio.
- */
-function centred(values) {
+function centre(values) {
     let min = Number.POSITIVE_INFINITY;
     let max = Number.NEGATIVE_INFINITY;
     let total = 0;
@@ -33917,17 +33968,11 @@ function centred(values) {
             max = v;
         total += v;
     }
-    const out = new Float64Array(values.length);
-    if (min === max)
-        return out;
-    const mean = total / values.length;
-    for (let i = 0; i < values.length; i++)
-        out[i] = values[i] - mean;
-    return out;
+    return min === max ? min : total / values.length;
 }
 /** The statistics of the rows weighted by `weights` (one small integer per row). */
 function accumulateRegression(prepared, weights) {
-    const { rows, error, relativeError, centredError, centredTrue } = prepared;
+    const { rows, yTrue, error, errorCentre, trueCentre } = prepared;
     // Locals rather than object fields: this loop runs once per bootstrap resample over every row.
     let weight = 0;
     let absError = 0;
@@ -33941,13 +33986,14 @@ function accumulateRegression(prepared, weights) {
     for (let i = 0; i < rows; i++) {
         const w = weights[i];
         const e = error[i];
+        const y = yTrue[i];
         const a = Math.abs(e);
-        const ce = centredError[i];
-        const ct = centredTrue[i];
+        const ce = e - errorCentre;
+        const ct = y - trueCentre;
         weight += w;
         absError += w * a;
         squaredError += w * e * e;
-        relative += w * relativeError[i];
+        relative += (w * a) / Math.max(Math.abs(y), MAPE_EPSILON);
         errorSum += w * ce;
         errorSquares += w * ce * ce;
         trueSum += w * ct;
@@ -34066,12 +34112,12 @@ function logBinomialPmfHalf(k, n) {
     const lc = stirlingError(n) - stirlingError(k) - stirlingError(n - k) - deviance(k, half) - deviance(n - k, half);
     return lc - 0.5 * (Math.log(2 * Math.PI) + Math.log(k) + Math.log1p(-k / n));
 }
-/** log(n!) - log(sqrt(2 pi n) (n/e)^n) for n = 0..15, to 17 digits. */
+/** log(n!) - log(sqrt(2 pi n) (n/e)^n) for n = 0..15 (computed with mpmath, rounded to double). */
 const STIRLING_ERROR_TABLE = [
-    0, 0.081061466795327258, 0.041340695955409294, 0.027677925684998339, 0.020790672103765093,
-    0.016644691189821192, 0.013876128823070748, 0.01189670994589177, 0.010411265261972096, 0.0092554621827127329,
-    0.0083305634333628713, 0.0075736754879518408, 0.0069428401072095299, 0.0064089941880042071,
-    0.0059513701127588477, 0.0055547335519628014,
+    0, 0.08106146679532726, 0.0413406959554093, 0.02767792568499834, 0.020790672103765093, 0.016644691189821193,
+    0.013876128823070748, 0.01189670994589177, 0.010411265261972096, 0.009255462182712733, 0.00833056343336287,
+    0.007573675487951841, 0.00694284010720953, 0.006408994188004207, 0.0059513701127588475,
+    0.005554733551962801,
 ];
 function stirlingError(n) {
     if (n <= 15)
@@ -34119,19 +34165,20 @@ const POISSON_CDF = (() => {
     return cdf;
 })();
 const SLOW = 255;
+const poissonCount = (draw) => POISSON_CDF.findIndex((c) => draw < c);
 /** Poisson count by the top 12 bits of the draw; SLOW where a threshold falls inside the bucket. */
 const POISSON_BY_TOP_BITS = (() => {
     const table = new Uint8Array(4096);
-    const count = (u) => POISSON_CDF.findIndex((c) => u < c);
     for (let top = 0; top < 4096; top++) {
-        const first = count(top * 2 ** 20);
-        table[top] = first === count((top + 1) * 2 ** 20 - 1) ? first : SLOW;
+        const first = poissonCount(top * 2 ** 20);
+        table[top] = first === poissonCount((top + 1) * 2 ** 20 - 1) ? first : SLOW;
     }
     return table;
 })();
 /** xoshiro128** (Blackman & Vigna): small, fast, and good enough for resampling; seeded by splitmix32. */
 class Xoshiro128 {
     state = new Int32Array(4);
+    draws = new Uint32Array(1);
     constructor(seed) {
         let z = seed | 0;
         for (let i = 0; i < 4; i++) {
@@ -34149,24 +34196,15 @@ class Xoshiro128 {
         return rng;
     }
     nextUint32() {
-        const out = new Uint32Array(1);
-        this.fill(out.length, (_, r) => {
-            out[0] = r;
-        });
-        return out[0];
+        const one = this.draws.subarray(0, 1);
+        this.fillUint32(one);
+        return one[0];
     }
-    /** Fills `out` with independent Poisson(1) counts: one bootstrap resample's row weights. */
-    fillPoissonOne(out) {
-        this.fill(out.length, (i, r) => {
-            const k = POISSON_BY_TOP_BITS[r >>> 20];
-            out[i] = k !== SLOW ? k : POISSON_CDF.findIndex((c) => r < c);
-        });
-    }
-    /** The generator with its state in locals (the hot loop of the bootstrap); `use` gets each uint32. */
-    fill(count, use) {
+    /** The generator with its state in locals: this is the innermost loop of the bootstrap. */
+    fillUint32(out) {
         let [a, b, c, d] = this.state;
-        for (let i = 0; i < count; i++) {
-            const r = Math.imul(rotl(Math.imul(b, 5), 7), 9) >>> 0;
+        for (let i = 0; i < out.length; i++) {
+            out[i] = Math.imul(rotl(Math.imul(b, 5), 7), 9);
             const t = b << 9;
             c ^= a;
             d ^= b;
@@ -34174,9 +34212,24 @@ class Xoshiro128 {
             a ^= d;
             c ^= t;
             d = rotl(d, 11);
-            use(i, r);
         }
         this.state.set([a, b, c, d]);
+    }
+    /** Fills `out` with independent Poisson(1) counts: one bootstrap resample's row weights. */
+    fillPoissonOne(out) {
+        // Draws go through a small buffer that stays in the L1 cache.
+        const chunk = 4096;
+        if (this.draws.length < chunk)
+            this.draws = new Uint32Array(chunk);
+        for (let from = 0; from < out.length; from += chunk) {
+            const draws = this.draws.subarray(0, Math.min(chunk, out.length - from));
+            this.fillUint32(draws);
+            for (let i = 0; i < draws.length; i++) {
+                const r = draws[i];
+                const k = POISSON_BY_TOP_BITS[r >>> 20];
+                out[from + i] = k !== SLOW ? k : poissonCount(r);
+            }
+        }
     }
 }
 const rotl = (x, k) => (x << k) | (x >>> (32 - k));
@@ -35068,177 +35121,8 @@ function rowsSumToOne(scores, c) {
 var json = __nccwpck_require__(9689);
 // EXTERNAL MODULE: ./src/runtime/inputs.ts
 var inputs = __nccwpck_require__(2291);
-;// CONCATENATED MODULE: ./src/report/markdown.ts
-/** GitHub rejects comment bodies longer than this many characters. */
-const GITHUB_COMMENT_LIMIT = 65536;
-const TRUNCATION_NOTE = (/* unused pure expression or super */ null && ('> [!NOTE]\n> This comment was cut to fit GitHub\'s 65,536-character limit. The full report is in the job ' +
-    'summary and in the JSON report uploaded as an artifact.'));
-const MISSING = '—';
-function raw(markdown) {
-    return { markdown };
-}
-/** An inline code span for a table cell that survives any content: backticks, pipes and newlines. */
-function code(text) {
-    const flat = text.replace(/\r?\n/g, ' ').replace(/\|/g, '\\|');
-    const longestRun = Math.max(0, ...(flat.match(/`+/g) ?? []).map((run) => run.length));
-    const fence = '`'.repeat(longestRun + 1);
-    const pad = flat.startsWith('`') || flat.endsWith('`') ? ' ' : '';
-    return raw(`${fence}${pad}${flat}${pad}${fence}`);
-}
-function escapeHtml(text) {
-    return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-}
-/** Plain text made safe for one table cell: HTML escaped, pipes escaped, line breaks kept as <br>. */
-function escapeCell(text) {
-    return escapeHtml(text)
-        .replace(/\|/g, '\\|')
-        .replace(/\r?\n/g, '<br>');
-}
-function renderCell(cell) {
-    if (cell === null || cell === undefined)
-        return MISSING;
-    if (typeof cell === 'number')
-        return formatNumber(cell);
-    if (typeof cell === 'string')
-        return escapeCell(cell);
-    return cell.markdown;
-}
-const SEPARATOR = { left: ':---', right: '---:', center: ':---:' };
-function table(headers, rows, align) {
-    const line = (cells) => `| ${cells.join(' | ')} |`;
-    const separators = headers.map((_, i) => (align?.[i] ? SEPARATOR[align[i]] : '---'));
-    const body = rows.map((row) => line(headers.map((_, i) => renderCell(row[i]))));
-    return [line(headers.map(escapeCell)), line(separators), ...body].join('\n');
-}
-/**
- * Metrics to 4 decimals (tiny values to 4 significant digits, so 0.00012 does not read as 0), integers with
- * thousands separators, null/undefined as a dash. Never throws on NaN or infinities: they are shown as such.
- */
-function formatNumber(x) {
-    if (x === null || x === undefined)
-        return MISSING;
-    if (Number.isNaN(x))
-        return 'NaN';
-    if (!Number.isFinite(x))
-        return x > 0 ? '∞' : '−∞';
-    if (Number.isInteger(x))
-        return groupThousands(Math.abs(x).toFixed(0), x < 0);
-    const magnitude = Math.abs(x);
-    if (magnitude < 1e-3)
-        return magnitude < 1e-6 ? x.toExponential(3) : String(Number(x.toPrecision(4)));
-    const [whole, fraction] = magnitude.toFixed(4).split('.');
-    const trimmed = fraction.replace(/0+$/, '');
-    const grouped = groupThousands(whole, x < 0);
-    return trimmed === '' ? grouped : `${grouped}.${trimmed}`;
-}
-function groupThousands(digits, negative) {
-    return `${negative ? '-' : ''}${digits.replace(/\B(?=(\d{3})+(?!\d))/g, ',')}`;
-}
-function statusIcon(passed) {
-    return passed ? '✅' : '❌';
-}
-/** A folded section; the blank lines let GitHub render markdown inside it. */
-function details(summary, body, open = false) {
-    return `<details${open ? ' open' : ''}>\n<summary>${escapeHtml(summary)}</summary>\n\n${body}\n\n</details>`;
-}
-/** Every gate result, failed ones first (in their original order), so the reason a run failed is on top. */
-function gateTable(gates) {
-    if (gates.length === 0)
-        return '_No gates were configured._';
-    const ordered = [...gates.filter((g) => !g.passed), ...gates.filter((g) => g.passed)];
-    const rows = ordered.map((g) => [
-        raw(statusIcon(g.passed)),
-        code(g.expression),
-        g.scope,
-        g.actual,
-        g.threshold,
-        g.reason ?? '',
-    ]);
-    return table(['', 'Gate', 'Scope', 'Actual', 'Threshold', 'Reason'], rows, [
-        'center',
-        'left',
-        'left',
-        'right',
-        'right',
-        'left',
-    ]);
-}
-/** Metrics in the order the command gave them; with a baseline, its value and the change. */
-function metricsTable(metrics, baseline) {
-    const names = Object.keys(metrics);
-    if (names.length === 0)
-        return '_No metrics._';
-    if (!baseline)
-        return table(['Metric', 'Value'], names.map((name) => [code(name), metrics[name]]), ['left', 'right']);
-    const rows = names.map((name) => [code(name), metrics[name], baseline[name], delta(metrics[name], baseline[name])]);
-    return table(['Metric', 'Value', 'Baseline', 'Δ'], rows, ['left', 'right', 'right', 'right']);
-}
-function delta(value, base) {
-    if (value == null || base == null || !Number.isFinite(value) || !Number.isFinite(base))
-        return null;
-    const change = value - base;
-    return change > 0 ? `+${formatNumber(change)}` : formatNumber(change);
-}
-/** One line: icon, title, verdict and how many gates passed or failed. */
-function renderHeader(report, title) {
-    const total = report.gates.length;
-    const failed = report.gates.filter((g) => !g.passed).length;
-    const count = total === 0
-        ? 'no gates configured'
-        : failed > 0
-            ? `${failed} of ${total} gate${total === 1 ? '' : 's'} failed`
-            : `${total} of ${total} gate${total === 1 ? '' : 's'} passed`;
-    return `### ${statusIcon(report.passed)} ${escapeHtml(title)}: ${report.passed ? 'passed' : 'failed'} (${count})`;
-}
-/**
- * Fits markdown into a PR comment. Cuts before the last heading or top-level <details> block that fits,
- * never inside a code fence or an open <details>, and appends `note` (which should point to the full report).
- */
-function truncateForComment(markdown, limit = GITHUB_COMMENT_LIMIT, note = TRUNCATION_NOTE) {
-    if (markdown.length <= limit)
-        return markdown;
-    const suffix = `\n\n${note}`;
-    const budget = limit - suffix.length;
-    if (budget <= 0)
-        return note.slice(0, limit);
-    const cut = lastBoundaryWithin(markdown, budget);
-    return `${markdown.slice(0, cut).trimEnd()}${suffix}`;
-}
-/**
- * The largest offset <= budget where a new section starts at the top level. Falls back to the last blank line
- * at the top level, then to the last line break: a document with no structure is still cut on a line.
- */
-function lastBoundaryWithin(markdown, budget) {
-    let section = 0;
-    let paragraph = 0;
-    let depth = 0;
-    let fenced = false;
-    let offset = 0;
-    for (const line of markdown.split('\n')) {
-        if (offset > budget)
-            break;
-        const trimmed = line.trim();
-        const topLevel = depth === 0 && !fenced;
-        if (topLevel && offset > 0 && (/^#{1,6}\s/.test(trimmed) || /^<details[\s>]/i.test(trimmed)))
-            section = offset;
-        if (topLevel && trimmed === '' && offset > 0)
-            paragraph = offset;
-        if (/^(```|~~~)/.test(trimmed))
-            fenced = !fenced;
-        if (!fenced) {
-            depth += (trimmed.match(/<details[\s>]/gi) ?? []).length;
-            depth = Math.max(0, depth - (trimmed.match(/<\/details>/gi) ?? []).length);
-        }
-        offset += line.length + 1;
-    }
-    // A section boundary wins unless it would throw away more than half of what fits.
-    if (section >= budget / 2)
-        return section;
-    if (section > 0 || paragraph > 0)
-        return Math.max(section, paragraph);
-    return Math.max(0, markdown.lastIndexOf('\n', budget));
-}
-
+// EXTERNAL MODULE: ./src/report/markdown.ts
+var markdown = __nccwpck_require__(4285);
 ;// CONCATENATED MODULE: ./src/commands/validate-model-summary.ts
 
 /** Headline metrics shown first; the rest (per class) go in their own table. */
@@ -35246,26 +35130,26 @@ const isHeadline = (name) => !name.includes('.');
 /** The job summary and PR comment of validate-model: every figure, also when it passes. */
 function renderValidateModel(report) {
     const d = report.details;
-    const parts = [renderHeader(report, 'mlgate validate-model'), gateTable(report.gates)];
+    const parts = [(0,markdown/* renderHeader */.wZ)(report, 'mlgate validate-model'), (0,markdown/* gateTable */.k0)(report.gates)];
     for (const w of report.warnings)
         parts.push(`> [!WARNING]\n> ${w}`);
     const headline = Object.fromEntries(Object.entries(report.metrics).filter(([k]) => isHeadline(k)));
     const comparison = d.baseline;
-    parts.push(`#### Metrics (${d.task}, ${formatNumber(d.data?.rowsEvaluated)} rows)`);
-    parts.push(comparison ? comparisonTable(headline, comparison) : metricsTable(headline));
+    parts.push(`#### Metrics (${d.task}, ${(0,markdown/* formatNumber */.ZV)(d.data?.rowsEvaluated)} rows)`);
+    parts.push(comparison ? comparisonTable(headline, comparison) : (0,markdown/* metricsTable */.sQ)(headline));
     if (comparison?.mcnemar) {
         const m = comparison.mcnemar;
-        parts.push(`Accuracy difference, McNemar's exact test: ${m.b} rows only the model got right, ${m.c} only the baseline; p = ${formatNumber(m.pValue)} (${m.pValue < 0.05 ? 'significant' : 'not significant'} at 0.05).`);
+        parts.push(`Accuracy difference, McNemar's exact test: ${m.b} rows only the model got right, ${m.c} only the baseline; p = ${(0,markdown/* formatNumber */.ZV)(m.pValue)} (${m.pValue < 0.05 ? 'significant' : 'not significant'} at 0.05).`);
     }
     if (d.confusionMatrix)
-        parts.push(details('Confusion matrix (rows: true label, columns: predicted)', confusionTable(d.confusionMatrix), true));
+        parts.push((0,markdown/* details */.zH)('Confusion matrix (rows: true label, columns: predicted)', confusionTable(d.confusionMatrix), true));
     if (d.perClass) {
-        const rows = d.perClass.map((c) => [code(c.label), c.precision, c.recall, c.f1, c.support]);
-        parts.push(details('Per class', table(['Class', 'Precision', 'Recall', 'F1', 'Support'], rows, ['left', 'right', 'right', 'right', 'right'])));
+        const rows = d.perClass.map((c) => [(0,markdown/* code */.aY)(c.label), c.precision, c.recall, c.f1, c.support]);
+        parts.push((0,markdown/* details */.zH)('Per class', (0,markdown/* table */.tp)(['Class', 'Precision', 'Recall', 'F1', 'Support'], rows, ['left', 'right', 'right', 'right', 'right'])));
     }
     if (d.slices)
-        parts.push(details(`Slices by ${d.slices.columns.join(', ')}`, sliceTable(d.slices.results, d.task, d.slices.minSliceSize), true));
-    parts.push(details('Model and data', modelAndData(d)));
+        parts.push((0,markdown/* details */.zH)(`Slices by ${d.slices.columns.join(', ')}`, sliceTable(d.slices.results, d.task, d.slices.minSliceSize), true));
+    parts.push((0,markdown/* details */.zH)('Model and data', modelAndData(d)));
     return `${parts.join('\n\n')}\n`;
 }
 function comparisonTable(metrics, comparison) {
@@ -35276,18 +35160,18 @@ function comparisonTable(metrics, comparison) {
         const delta = value != null && base != null ? value - base : null;
         const ci = interval ? `[${signed(interval.low)}, ${signed(interval.high)}]` : '';
         const verdict = interval ? (interval.significant ? 'significant' : 'not significant') : '';
-        return [code(name), value, base ?? null, delta === null ? null : signed(delta), ci, verdict];
+        return [(0,markdown/* code */.aY)(name), value, base ?? null, delta === null ? null : signed(delta), ci, verdict];
     });
-    return table(['Metric', 'Model', 'Baseline', 'Δ', '95% CI of Δ (paired bootstrap)', ''], rows, ['left', 'right', 'right', 'right', 'right', 'left']);
+    return (0,markdown/* table */.tp)(['Metric', 'Model', 'Baseline', 'Δ', '95% CI of Δ (paired bootstrap)', ''], rows, ['left', 'right', 'right', 'right', 'right', 'left']);
 }
-const signed = (x) => (x > 0 ? `+${formatNumber(x)}` : formatNumber(x));
+const signed = (x) => (x > 0 ? `+${(0,markdown/* formatNumber */.ZV)(x)}` : (0,markdown/* formatNumber */.ZV)(x));
 function confusionTable(cm) {
-    return table(['true \\ predicted', ...cm.labels], cm.matrix.map((row, i) => [code(cm.labels[i]), ...row]), ['left', ...cm.labels.map(() => 'right')]);
+    return (0,markdown/* table */.tp)(['true \\ predicted', ...cm.labels], cm.matrix.map((row, i) => [(0,markdown/* code */.aY)(cm.labels[i]), ...row]), ['left', ...cm.labels.map(() => 'right')]);
 }
 function sliceTable(slices, task, minSize) {
     const keys = task === 'regression' ? ['rmse', 'mae', 'r2'] : ['accuracy', 'f1_macro', 'roc_auc'];
     const rows = slices.map((s) => [
-        code(s.scope.slice('slice:'.length)),
+        (0,markdown/* code */.aY)(s.scope.slice('slice:'.length)),
         s.rows,
         s.small ? `⚠️ under ${minSize} rows: not gated` : '',
         ...keys.map((k) => s.metrics[k]),
@@ -35295,20 +35179,20 @@ function sliceTable(slices, task, minSize) {
     ]);
     const hasBaseline = slices.some((s) => s.baseline);
     const headers = ['Slice', 'Rows', '', ...keys, ...(hasBaseline ? keys.map((k) => `baseline ${k}`) : [])];
-    return table(headers, rows);
+    return (0,markdown/* table */.tp)(headers, rows);
 }
 function modelAndData(d) {
     const model = (m, name) => [
-        `**${name}**: ${code(m.path).markdown} (${formatNumber(m.sizeBytes)} bytes), read as ${m.interpretation ?? 'n/a'}`,
-        ...m.feeds.map((f) => `- input ${code(f.input).markdown} (${f.as}) ← ${f.columns.length} column(s): ${f.columns.slice(0, 12).join(', ')}${f.columns.length > 12 ? ', …' : ''}`),
+        `**${name}**: ${(0,markdown/* code */.aY)(m.path).markdown} (${(0,markdown/* formatNumber */.ZV)(m.sizeBytes)} bytes), read as ${m.interpretation ?? 'n/a'}`,
+        ...m.feeds.map((f) => `- input ${(0,markdown/* code */.aY)(f.input).markdown} (${f.as}) ← ${f.columns.length} column(s): ${f.columns.slice(0, 12).join(', ')}${f.columns.length > 12 ? ', …' : ''}`),
     ];
     const p = d.performance;
     return [
         ...model(d.model, 'Model'),
         ...(d.baselineModel ? model(d.baselineModel, 'Baseline') : []),
         '',
-        `**Data**: ${d.data.files.map((f) => code(f).markdown).join(', ')}; ${formatNumber(d.data.rowsRead)} rows read, ${formatNumber(d.data.rowsSkipped)} skipped (missing-values: ${d.data.missingValues}).`,
-        `**Run**: ${p.seconds.toFixed(2)} s, ${formatNumber(Math.round(p.rowsPerSecond))} rows/s, batch ${formatNumber(p.batchSize)}, peak RSS ${Math.round(p.peakRssMb)} MB; ${d.environment.platform}, Node ${d.environment.node}.`,
+        `**Data**: ${d.data.files.map((f) => (0,markdown/* code */.aY)(f).markdown).join(', ')}; ${(0,markdown/* formatNumber */.ZV)(d.data.rowsRead)} rows read, ${(0,markdown/* formatNumber */.ZV)(d.data.rowsSkipped)} skipped (missing-values: ${d.data.missingValues}).`,
+        `**Run**: ${p.seconds.toFixed(2)} s, ${(0,markdown/* formatNumber */.ZV)(Math.round(p.rowsPerSecond))} rows/s, batch ${(0,markdown/* formatNumber */.ZV)(p.batchSize)}, peak RSS ${Math.round(p.peakRssMb)} MB; ${d.environment.platform}, Node ${d.environment.node}.`,
     ].join('\n');
 }
 
@@ -35572,10 +35456,12 @@ function knownMetrics(task, space) {
 }
 /**
  * Checks the label and the features of every row of a chunk. Returns the rows to keep (null = all),
- * or throws for the first empty/NaN cell when the policy is `error`.
+ * or throws for the first empty/NaN cell in file order when the policy is `error`.
  */
 function missingCells(chunk, reads, file, policy, skipped) {
     let keep = null;
+    // Columns are scanned one at a time, so the first bad cell of the chunk is the earliest over all columns.
+    let first;
     chunk.columns.forEach((column, c) => {
         const read = reads[c];
         const isSlice = c > 0 && read.as === 'code';
@@ -35586,8 +35472,9 @@ function missingCells(chunk, reads, file, policy, skipped) {
             if (!missing)
                 continue;
             if (policy === 'error') {
-                const what = column.as === 'code' || column.nulls?.[i] === 1 ? 'is empty' : 'is NaN';
-                throw new errors/* ConfigurationError */.j1(`column "${read.name}" ${what}; fill it, or set missing-values: skip-row to drop such rows (they are counted in the report)`, `${file.path}, line ${chunk.firstRow + i + 2}`);
+                if (!first || i < first.row)
+                    first = { row: i, column: read.name, what: column.as === 'code' || column.nulls?.[i] === 1 ? 'is empty' : 'is NaN' };
+                break;
             }
             keep ??= new Uint8Array(chunk.rows).fill(1);
             if (keep[i]) {
@@ -35597,6 +35484,9 @@ function missingCells(chunk, reads, file, policy, skipped) {
             }
         }
     });
+    if (first) {
+        throw new errors/* ConfigurationError */.j1(`column "${first.column}" ${first.what}; fill it, or set missing-values: skip-row to drop such rows (they are counted in the report)`, `${file.path}, line ${chunk.firstRow + first.row + 2}`);
+    }
     return keep;
 }
 function evaluateClassification(predictors, yTrue, space, positiveId, inputs) {
@@ -35856,7 +35746,9 @@ function resolveThreshold(gate, baseline, name, context) {
         return base;
     const { op, value } = threshold.adjust;
     const adjusted = op === '+' ? base.value + value : op === '-' ? base.value - value : base.value * value;
-    return Number.isFinite(adjusted) ? { value: adjusted } : { value: null, problem: `baseline ${op} ${value} overflows` };
+    return Number.isFinite(adjusted)
+        ? { value: adjusted }
+        : { value: null, problem: `baseline ${op} ${value} overflows` };
 }
 /** A value a gate can be judged on, or null with the reason it cannot. */
 function usable(value, name, context) {
@@ -36146,11 +36038,12 @@ class LineParser {
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
+  C_: () => (/* binding */ MLGATE_VERSION),
   FK: () => (/* binding */ buildReport),
   u5: () => (/* binding */ writeReport)
 });
 
-// UNUSED EXPORTS: MLGATE_VERSION, serializeReport
+// UNUSED EXPORTS: serializeReport
 
 // EXTERNAL MODULE: external "node:fs/promises"
 var promises_ = __nccwpck_require__(1455);
@@ -36208,7 +36101,198 @@ async function writeReport(report, path) {
 
 /***/ }),
 
-/***/ 1435:
+/***/ 4285:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   $m: () => (/* binding */ truncateForComment),
+/* harmony export */   ZV: () => (/* binding */ formatNumber),
+/* harmony export */   _4: () => (/* binding */ GITHUB_COMMENT_LIMIT),
+/* harmony export */   aY: () => (/* binding */ code),
+/* harmony export */   k0: () => (/* binding */ gateTable),
+/* harmony export */   sQ: () => (/* binding */ metricsTable),
+/* harmony export */   tp: () => (/* binding */ table),
+/* harmony export */   wZ: () => (/* binding */ renderHeader),
+/* harmony export */   zH: () => (/* binding */ details)
+/* harmony export */ });
+/* unused harmony exports TRUNCATION_NOTE, raw, escapeHtml, escapeCell, statusIcon */
+/** GitHub rejects comment bodies longer than this many characters. */
+const GITHUB_COMMENT_LIMIT = 65536;
+const TRUNCATION_NOTE = "> [!NOTE]\n> This comment was cut to fit GitHub's 65,536-character limit. The full report is in the job " +
+    'summary and in the JSON report uploaded as an artifact.';
+const MISSING = '—';
+function raw(markdown) {
+    return { markdown };
+}
+/** An inline code span for a table cell that survives any content: backticks, pipes and newlines. */
+function code(text) {
+    const flat = text.replace(/\r?\n/g, ' ').replace(/\|/g, '\\|');
+    const longestRun = Math.max(0, ...(flat.match(/`+/g) ?? []).map((run) => run.length));
+    const fence = '`'.repeat(longestRun + 1);
+    const pad = flat.startsWith('`') || flat.endsWith('`') ? ' ' : '';
+    return raw(`${fence}${pad}${flat}${pad}${fence}`);
+}
+function escapeHtml(text) {
+    return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+/** Plain text made safe for one table cell: HTML escaped, pipes escaped, line breaks kept as <br>. */
+function escapeCell(text) {
+    return escapeHtml(text).replace(/\|/g, '\\|').replace(/\r?\n/g, '<br>');
+}
+function renderCell(cell) {
+    if (cell === null || cell === undefined)
+        return MISSING;
+    if (typeof cell === 'number')
+        return formatNumber(cell);
+    if (typeof cell === 'string')
+        return escapeCell(cell);
+    return cell.markdown;
+}
+const SEPARATOR = { left: ':---', right: '---:', center: ':---:' };
+function table(headers, rows, align) {
+    const line = (cells) => `| ${cells.join(' | ')} |`;
+    const separators = headers.map((_, i) => (align?.[i] ? SEPARATOR[align[i]] : '---'));
+    const body = rows.map((row) => line(headers.map((_, i) => renderCell(row[i]))));
+    return [line(headers.map(escapeCell)), line(separators), ...body].join('\n');
+}
+/**
+ * Metrics to 4 decimals (tiny values to 4 significant digits, so 0.00012 does not read as 0), integers with
+ * thousands separators, null/undefined as a dash. Never throws on NaN or infinities: they are shown as such.
+ */
+function formatNumber(x) {
+    if (x === null || x === undefined)
+        return MISSING;
+    if (Number.isNaN(x))
+        return 'NaN';
+    if (!Number.isFinite(x))
+        return x > 0 ? '∞' : '−∞';
+    if (Number.isInteger(x))
+        return groupThousands(Math.abs(x).toFixed(0), x < 0);
+    const magnitude = Math.abs(x);
+    if (magnitude < 1e-3)
+        return magnitude < 1e-6 ? x.toExponential(3) : String(Number(x.toPrecision(4)));
+    const [whole, fraction] = magnitude.toFixed(4).split('.');
+    const trimmed = fraction.replace(/0+$/, '');
+    const grouped = groupThousands(whole, x < 0);
+    return trimmed === '' ? grouped : `${grouped}.${trimmed}`;
+}
+function groupThousands(digits, negative) {
+    return `${negative ? '-' : ''}${digits.replace(/\B(?=(\d{3})+(?!\d))/g, ',')}`;
+}
+function statusIcon(passed) {
+    return passed ? '✅' : '❌';
+}
+/** A folded section; the blank lines let GitHub render markdown inside it. */
+function details(summary, body, open = false) {
+    return `<details${open ? ' open' : ''}>\n<summary>${escapeHtml(summary)}</summary>\n\n${body}\n\n</details>`;
+}
+/** Every gate result, failed ones first (in their original order), so the reason a run failed is on top. */
+function gateTable(gates) {
+    if (gates.length === 0)
+        return '_No gates were configured._';
+    const ordered = [...gates.filter((g) => !g.passed), ...gates.filter((g) => g.passed)];
+    const rows = ordered.map((g) => [
+        raw(statusIcon(g.passed)),
+        code(g.expression),
+        g.scope,
+        g.actual,
+        g.threshold,
+        g.reason ?? '',
+    ]);
+    return table(['', 'Gate', 'Scope', 'Actual', 'Threshold', 'Reason'], rows, [
+        'center',
+        'left',
+        'left',
+        'right',
+        'right',
+        'left',
+    ]);
+}
+/** Metrics in the order the command gave them; with a baseline, its value and the change. */
+function metricsTable(metrics, baseline) {
+    const names = Object.keys(metrics);
+    if (names.length === 0)
+        return '_No metrics._';
+    if (!baseline)
+        return table(['Metric', 'Value'], names.map((name) => [code(name), metrics[name]]), ['left', 'right']);
+    const rows = names.map((name) => [
+        code(name),
+        metrics[name],
+        baseline[name],
+        delta(metrics[name], baseline[name]),
+    ]);
+    return table(['Metric', 'Value', 'Baseline', 'Δ'], rows, ['left', 'right', 'right', 'right']);
+}
+function delta(value, base) {
+    if (value == null || base == null || !Number.isFinite(value) || !Number.isFinite(base))
+        return null;
+    const change = value - base;
+    return change > 0 ? `+${formatNumber(change)}` : formatNumber(change);
+}
+/** One line: icon, title, verdict and how many gates passed or failed. */
+function renderHeader(report, title) {
+    const total = report.gates.length;
+    const failed = report.gates.filter((g) => !g.passed).length;
+    const count = total === 0
+        ? 'no gates configured'
+        : failed > 0
+            ? `${failed} of ${total} gate${total === 1 ? '' : 's'} failed`
+            : `${total} of ${total} gate${total === 1 ? '' : 's'} passed`;
+    return `### ${statusIcon(report.passed)} ${escapeHtml(title)}: ${report.passed ? 'passed' : 'failed'} (${count})`;
+}
+/**
+ * Fits markdown into a PR comment. Cuts before the last heading or top-level <details> block that fits,
+ * never inside a code fence or an open <details>, and appends `note` (which should point to the full report).
+ */
+function truncateForComment(markdown, limit = GITHUB_COMMENT_LIMIT, note = TRUNCATION_NOTE) {
+    if (markdown.length <= limit)
+        return markdown;
+    const suffix = `\n\n${note}`;
+    const budget = limit - suffix.length;
+    if (budget <= 0)
+        return note.slice(0, limit);
+    const cut = lastBoundaryWithin(markdown, budget);
+    return `${markdown.slice(0, cut).trimEnd()}${suffix}`;
+}
+/**
+ * The largest offset <= budget where a new section starts at the top level. Falls back to the last blank line
+ * at the top level, then to the last line break: a document with no structure is still cut on a line.
+ */
+function lastBoundaryWithin(markdown, budget) {
+    let section = 0;
+    let paragraph = 0;
+    let depth = 0;
+    let fenced = false;
+    let offset = 0;
+    for (const line of markdown.split('\n')) {
+        if (offset > budget)
+            break;
+        const trimmed = line.trim();
+        const topLevel = depth === 0 && !fenced;
+        if (topLevel && offset > 0 && (/^#{1,6}\s/.test(trimmed) || /^<details[\s>]/i.test(trimmed)))
+            section = offset;
+        if (topLevel && trimmed === '' && offset > 0)
+            paragraph = offset;
+        if (/^(```|~~~)/.test(trimmed))
+            fenced = !fenced;
+        if (!fenced) {
+            depth += (trimmed.match(/<details[\s>]/gi) ?? []).length;
+            depth = Math.max(0, depth - (trimmed.match(/<\/details>/gi) ?? []).length);
+        }
+        offset += line.length + 1;
+    }
+    // A section boundary wins unless it would throw away more than half of what fits.
+    if (section >= budget / 2)
+        return section;
+    if (section > 0 || paragraph > 0)
+        return Math.max(section, paragraph);
+    return Math.max(0, markdown.lastIndexOf('\n', budget));
+}
+
+
+/***/ }),
+
+/***/ 4352:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -36266,7 +36350,7 @@ function loadActionSpec(command) {
 }
 
 // EXTERNAL MODULE: ./src/report/json.ts + 2 modules
-var json = __nccwpck_require__(9689);
+var report_json = __nccwpck_require__(9689);
 // EXTERNAL MODULE: ./src/runtime/inputs.ts
 var inputs = __nccwpck_require__(2291);
 ;// CONCATENATED MODULE: ./src/runtime/execute.ts
@@ -36295,7 +36379,7 @@ async function execute(command, raw, logger) {
         const inputs = command.readInputs(raw);
         const result = await command.run(inputs, logger);
         const reportPath = (0,external_node_path_.resolve)(common.reportPath);
-        await (0,json/* writeReport */.u5)(result.report, reportPath);
+        await (0,report_json/* writeReport */.u5)(result.report, reportPath);
         const exitCode = result.report.passed || !common.failOnGate ? errors/* ExitCode */.yU.Passed : errors/* ExitCode */.yU.GateFailed;
         return { exitCode, common, result, reportPath };
     }
@@ -36303,11 +36387,11 @@ async function execute(command, raw, logger) {
         const error = e instanceof Error ? e : new Error(String(e));
         const outcome = { exitCode: errors/* ExitCode */.yU.ConfigurationError, common, error };
         if (common) {
-            const report = (0,json/* buildReport */.FK)({ command: command.name, gates: [] });
+            const report = (0,report_json/* buildReport */.FK)({ command: command.name, gates: [] });
             report.passed = false;
             report.error = { message: errorMessage(error) };
             outcome.reportPath = (0,external_node_path_.resolve)(common.reportPath);
-            await (0,json/* writeReport */.u5)(report, outcome.reportPath).catch(() => undefined);
+            await (0,report_json/* writeReport */.u5)(report, outcome.reportPath).catch(() => undefined);
         }
         return outcome;
     }
@@ -36316,9 +36400,257 @@ function errorMessage(error) {
     return error instanceof errors/* ConfigurationError */.j1 ? error.message : `internal error (a bug in mlgate, please report it): ${error.message}`;
 }
 
+;// CONCATENATED MODULE: ./src/github/context.ts
+
+const DEFAULT_API_URL = 'https://api.github.com';
+// Events whose payload carries `pull_request`; issue_comment is handled apart (it may be on a plain issue).
+const PULL_REQUEST_EVENTS = new Set([
+    'pull_request',
+    'pull_request_target',
+    'pull_request_review',
+    'pull_request_review_comment',
+]);
+/**
+ * Finds the pull request the run is about, from the runner's environment and event payload. Never throws:
+ * anything missing or unreadable is a `skip` with a reason, because a PR comment is never worth failing a gate.
+ */
+function readPullRequestContext(env = process.env, options = {}) {
+    if (isTrue(env.ACT))
+        return skip('running under act (ACT=true): PR side effects are skipped');
+    const event = env.GITHUB_EVENT_NAME;
+    if (!event)
+        return skip('not running in GitHub Actions (GITHUB_EVENT_NAME is not set)');
+    if (!PULL_REQUEST_EVENTS.has(event) && event !== 'issue_comment') {
+        return skip(`not a pull request event (${event})`);
+    }
+    if (!options.token)
+        return skip('no github-token');
+    const payload = readPayload(env.GITHUB_EVENT_PATH);
+    if (typeof payload === 'string')
+        return skip(payload);
+    const number = pullRequestNumber(event, payload);
+    if (typeof number === 'string')
+        return skip(number);
+    const repository = env.GITHUB_REPOSITORY ?? field(payload, 'repository', 'full_name');
+    const [owner, repo, ...rest] = typeof repository === 'string' ? repository.split('/') : [];
+    if (!owner || !repo || rest.length > 0)
+        return skip('GITHUB_REPOSITORY is not set to owner/repo');
+    return {
+        kind: 'pr',
+        owner,
+        repo,
+        number,
+        apiUrl: (env.GITHUB_API_URL || DEFAULT_API_URL).replace(/\/+$/, ''),
+        job: env.GITHUB_JOB || 'job',
+    };
+}
+function skip(reason) {
+    return { kind: 'skip', reason };
+}
+function isTrue(value) {
+    return value !== undefined && value !== '' && !/^(false|0|no)$/i.test(value);
+}
+/** The parsed payload, or why it could not be had. */
+function readPayload(path) {
+    if (!path)
+        return 'GITHUB_EVENT_PATH is not set: cannot tell which pull request this is';
+    let text;
+    try {
+        text = (0,external_node_fs_.readFileSync)(path, 'utf8');
+    }
+    catch (e) {
+        return `cannot read the event payload ${path}: ${e.code ?? String(e)}`;
+    }
+    try {
+        return JSON.parse(text);
+    }
+    catch {
+        return `the event payload ${path} is not valid JSON`;
+    }
+}
+function pullRequestNumber(event, payload) {
+    if (event === 'issue_comment') {
+        if (field(payload, 'issue', 'pull_request') === undefined)
+            return 'the comment is on an issue, not a pull request';
+        return positiveInteger(field(payload, 'issue', 'number'), 'issue.number');
+    }
+    return positiveInteger(field(payload, 'pull_request', 'number'), 'pull_request.number');
+}
+function positiveInteger(value, name) {
+    return Number.isInteger(value) && value > 0
+        ? value
+        : `the event payload has no ${name}`;
+}
+function field(value, ...path) {
+    let node = value;
+    for (const key of path) {
+        if (typeof node !== 'object' || node === null)
+            return undefined;
+        node = node[key];
+    }
+    return node;
+}
+
+// EXTERNAL MODULE: ./src/report/markdown.ts
+var markdown = __nccwpck_require__(4285);
+;// CONCATENATED MODULE: ./src/github/comment.ts
+
+
+const PER_PAGE = 100;
+// 100 pages of 100 comments: a PR with more than that is not one we should be scanning on every run.
+const MAX_PAGES = 100;
+const REQUEST_TIMEOUT_MS = 30_000;
+/**
+ * The hidden HTML comment that makes a comment "ours": one per action and job, and per key when one job
+ * posts several (a matrix). Characters that could end the HTML comment are replaced.
+ */
+function stickyMarker(action, job, key) {
+    const parts = [action, job, ...(key ? [key] : [])].map((part) => part.replace(/[^A-Za-z0-9_.-]/g, '-'));
+    return `<!-- mlgate:${parts.join(':')} -->`;
+}
+/**
+ * Creates the PR comment carrying `marker`, or edits it in place when an earlier run left one. A failure is
+ * a warning and a `skipped` result, never an exception: the comment must not decide whether the gate fails.
+ */
+async function upsertStickyComment(options, logger) {
+    const { pr, token } = options;
+    if (pr.kind === 'skip')
+        return skipped(logger, pr.reason, 'info');
+    if (!token)
+        return skipped(logger, 'no github-token', 'info');
+    const api = new IssueCommentsApi(pr, token, options.fetch ?? fetch);
+    const body = withMarker(options.body, options.marker);
+    try {
+        const existing = await api.findComment(options.marker);
+        if (existing) {
+            const updated = await api.update(existing.id, body);
+            logger.info(`Updated the PR comment: ${updated.html_url}`);
+            return { action: 'updated', url: updated.html_url };
+        }
+        const created = await api.create(body);
+        logger.info(`Commented on the PR: ${created.html_url}`);
+        return { action: 'created', url: created.html_url };
+    }
+    catch (e) {
+        const message = e instanceof GitHubApiError ? e.message : `the request to GitHub failed: ${String(e)}`;
+        return skipped(logger, redact(`Could not write the PR comment: ${message}`, token), 'warning');
+    }
+}
+function skipped(logger, reason, level) {
+    logger[level](level === 'info' ? `PR comment skipped: ${reason}` : reason);
+    return { action: 'skipped', reason };
+}
+/** The marker first (hidden), then the body cut to what GitHub accepts. */
+function withMarker(body, marker) {
+    return `${marker}\n${(0,markdown/* truncateForComment */.$m)(body, markdown/* GITHUB_COMMENT_LIMIT */._4 - marker.length - 1)}`;
+}
+/** A token must never reach a log, even if an error message were to quote it. */
+function redact(text, token) {
+    return token ? text.split(token).join('***') : text;
+}
+class GitHubApiError extends Error {
+}
+const HINTS = {
+    401: 'the github-token is invalid or has expired',
+    403: 'the token may not write comments: give the job `permissions: pull-requests: write` ' +
+        '(on pull requests from forks the GITHUB_TOKEN is read-only)',
+    404: 'the repository or pull request was not found, or the token cannot see it',
+};
+/** The three issue-comment operations of GitHub's REST API, over plain fetch to keep the bundle small. */
+class IssueCommentsApi {
+    pr;
+    token;
+    fetchImpl;
+    constructor(pr, token, fetchImpl) {
+        this.pr = pr;
+        this.token = token;
+        this.fetchImpl = fetchImpl;
+    }
+    /** The oldest comment carrying the marker, reading the pages in order and stopping at the first hit. */
+    async findComment(marker) {
+        const { apiUrl, owner, repo, number } = this.pr;
+        let url = `${apiUrl}/repos/${enc(owner)}/${enc(repo)}/issues/${number}/comments?per_page=${PER_PAGE}&page=1`;
+        for (let page = 0; url && page < MAX_PAGES; page++) {
+            const response = await this.request('GET', url);
+            const comments = (await response.json());
+            const found = comments.find((comment) => comment.body?.includes(marker));
+            if (found)
+                return found;
+            url = this.nextPage(response.headers.get('link'));
+        }
+        return undefined;
+    }
+    async create(body) {
+        const { apiUrl, owner, repo, number } = this.pr;
+        const url = `${apiUrl}/repos/${enc(owner)}/${enc(repo)}/issues/${number}/comments`;
+        return (await this.request('POST', url, { body })).json();
+    }
+    async update(commentId, body) {
+        const { apiUrl, owner, repo } = this.pr;
+        const url = `${apiUrl}/repos/${enc(owner)}/${enc(repo)}/issues/comments/${commentId}`;
+        return (await this.request('PATCH', url, { body })).json();
+    }
+    /** rel="next" from a Link header, only if it stays on the API host: the token must not follow it elsewhere. */
+    nextPage(link) {
+        const next = link
+            ?.split(',')
+            .map((part) => /<([^>]+)>\s*;\s*rel="?next"?/.exec(part)?.[1])
+            .find((url) => url !== undefined);
+        if (!next)
+            return undefined;
+        return new URL(next).origin === new URL(this.pr.apiUrl).origin ? next : undefined;
+    }
+    async request(method, url, json) {
+        const response = await this.fetchImpl(url, {
+            method,
+            headers: {
+                Authorization: `Bearer ${this.token}`,
+                Accept: 'application/vnd.github+json',
+                'X-GitHub-Api-Version': '2022-11-28',
+                'User-Agent': `mlgate/${report_json/* MLGATE_VERSION */.C_}`,
+                ...(json ? { 'Content-Type': 'application/json' } : {}),
+            },
+            body: json ? JSON.stringify(json) : undefined,
+            signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+        });
+        if (response.ok)
+            return response;
+        throw new GitHubApiError(await describeFailure(method, url, response));
+    }
+}
+async function describeFailure(method, url, response) {
+    let message = response.statusText;
+    try {
+        const body = (await response.json());
+        if (typeof body.message === 'string')
+            message = body.message;
+    }
+    catch {
+        // Not JSON (a proxy's HTML page, say): the status text will do.
+    }
+    const rateLimited = response.headers.get('x-ratelimit-remaining') === '0' ? ' (API rate limit exhausted)' : '';
+    const hint = HINTS[response.status] ? `; ${HINTS[response.status]}` : '';
+    const { pathname } = new URL(url);
+    return `${method} ${pathname} answered ${response.status}: ${message}${rateLimited}${hint}`;
+}
+function enc(segment) {
+    return encodeURIComponent(segment);
+}
+
 ;// CONCATENATED MODULE: ./src/runtime/comment.ts
-// Placeholder until the sticky comment module lands.
-async function publishComment(_command, _markdown, _token, _logger) { }
+
+
+/** Posts or updates the action's sticky PR comment; skips with a notice off a PR, under act or without a token. */
+async function publishComment(command, markdown, token, logger) {
+    const pr = readPullRequestContext(process.env, { token });
+    if (pr.kind === 'skip') {
+        logger.info(`PR comment skipped: ${pr.reason}`);
+        return;
+    }
+    const result = await upsertStickyComment({ token: token ?? '', pr, marker: stickyMarker(command, pr.job), body: markdown }, logger);
+    if (result.action !== 'skipped')
+        logger.info(`PR comment ${result.action}${result.url ? `: ${result.url}` : ''}`);
+}
 
 ;// CONCATENATED MODULE: ./src/runtime/github.ts
 
@@ -36390,7 +36722,7 @@ async function runAction(command) {
         core/* setOutput */.uH(name, value);
     for (const gate of result.report.gates.filter((g) => !g.passed)) {
         core/* error */.z3(`${gate.expression} (${gate.scope}): actual ${gate.actual ?? 'n/a'}, threshold ${gate.threshold ?? 'n/a'}${gate.reason ? `, ${gate.reason}` : ''}`, {
-            title: `mlgate ${command.name}: gate failed`,
+            title: `Gate failed (mlgate ${command.name})`,
         });
     }
     if (process.env.GITHUB_STEP_SUMMARY)
