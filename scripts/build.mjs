@@ -10,6 +10,7 @@ const ncc = join('node_modules', '@vercel', 'ncc', 'dist', 'ncc', 'cli.js');
 const externals = ['-e', 'onnxruntime-node', '-e', '@duckdb/node-api'];
 
 run(['scripts/gen-native-pins.mjs']);
+run(['scripts/gen-docs.mjs']);
 
 const only = process.argv[2];
 const targets = readdirSync('src/actions')
@@ -20,6 +21,18 @@ targets.push({ entry: 'src/cli.ts', out: join('cli', 'dist') });
 for (const { entry, out } of targets) {
   if (only && !out.includes(only)) continue;
   rmSync(out, { recursive: true, force: true });
-  run([ncc, 'build', entry, '-o', out, '--license', 'licenses.txt', '--target', 'es2022', '-q', ...externals]);
+  run([
+    ncc,
+    'build',
+    entry,
+    '-o',
+    out,
+    '--license',
+    'licenses.txt',
+    '--target',
+    'es2022',
+    '-q',
+    ...externals,
+  ]);
   console.log(`built ${out}`);
 }

@@ -4,7 +4,12 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { RunnerSandbox } from './support/runner.js';
 
 const example = (f: string) => resolve('examples', f);
-const base = { model: example('model.onnx'), data: example('test.csv'), 'label-column': 'churned', 'slice-columns': 'region' };
+const base = {
+  model: example('model.onnx'),
+  data: example('test.csv'),
+  'label-column': 'churned',
+  'slice-columns': 'region',
+};
 
 describe('the bundled validate-model action, run as the runner runs it', () => {
   let sandbox: RunnerSandbox;

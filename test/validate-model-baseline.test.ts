@@ -80,7 +80,9 @@ describe('validate-model against a baseline', () => {
     const { b, c, pValue } = details(run.report).baseline.mcnemar;
     const rows = run.report.metrics.rows!;
     // b - c is the difference in correct rows, which the two accuracies fix.
-    expect(b - c).toBe(Math.round((run.report.metrics.accuracy! - details(run.report).baseline.metrics.accuracy) * rows));
+    expect(b - c).toBe(
+      Math.round((run.report.metrics.accuracy! - details(run.report).baseline.metrics.accuracy) * rows),
+    );
     expect(b + c).toBeGreaterThan(b - c);
     expect(pValue).toBeCloseTo(exactMcNemar(b, c), 12);
   });
@@ -161,8 +163,17 @@ describe('validate-model per slice', () => {
 
   it('measures each slice as the subset of its rows on its own, for the model and the baseline', async () => {
     const baselineModel = join(EXAMPLES, 'baseline.onnx');
-    const run = await sliced({ 'baseline-model': baselineModel, 'bootstrap-resamples': '10' });
+    const run = await sliced({
+      'baseline-model': baselineModel,
+      'bootstrap-resamples': '10',
+      gates: 'slice.accuracy >= baseline - 0.05',
+    });
     const region = header.indexOf(SLICE);
+    // A slice gate on the baseline compares each slice with the same slice of the baseline.
+    const eligible = slicesOf(run.report).filter((s) => !s.small);
+    expect(run.report.gates.map((g) => [g.scope, g.actual, g.threshold])).toEqual(
+      eligible.map((s) => [s.scope, s.metrics.accuracy, s.baseline!.accuracy! - 0.05]),
+    );
     for (const slice of slicesOf(run.report)) {
       const path = join(tmp, `${slice.value}.csv`);
       const subset = rows.filter((r) => r[region] === slice.value);
@@ -175,9 +186,13 @@ describe('validate-model per slice', () => {
       expect(direct.outcome.exitCode, direct.message).toBe(0);
       // The subset runs in a batch of another size, which moves onnxruntime's float32 scores in the last bits.
       expectMetricsClose(slice.metrics, direct.report.metrics, { scoreTolerance: 1e-7 });
-      expectMetricsClose(slice.baseline!, { ...details(direct.report).baseline.metrics, rows: subset.length }, {
-        scoreTolerance: 1e-7,
-      });
+      expectMetricsClose(
+        slice.baseline!,
+        { ...details(direct.report).baseline.metrics, rows: subset.length },
+        {
+          scoreTolerance: 1e-7,
+        },
+      );
     }
   });
 });

@@ -59,11 +59,14 @@ describe('validate-model refuses a bad model', () => {
     expectRefusal(await runIris(IRIS, { model: fixture('models', 'custom_domain.onnx') }), `"${domain}"`);
   });
 
-  it.each(['external_escape.onnx', 'external_abs.onnx'])('refuses %s, naming where its data lives', async (name) => {
-    const { location } = expected.invalid[name];
-    const run = await runIris(IRIS, { model: fixture('models', name) });
-    expectRefusal(run, fixture('models', name), `"${location}"`, 'outside the model');
-  });
+  it.each(['external_escape.onnx', 'external_abs.onnx'])(
+    'refuses %s, naming where its data lives',
+    async (name) => {
+      const { location } = expected.invalid[name];
+      const run = await runIris(IRIS, { model: fixture('models', name) });
+      expectRefusal(run, fixture('models', name), `"${location}"`, 'outside the model');
+    },
+  );
 
   it('loads a model whose external data sits beside it', async () => {
     const { weight } = expected.externalOk;
@@ -91,6 +94,11 @@ describe('validate-model refuses a bad model', () => {
 });
 
 describe('validate-model refuses bad data, naming the file and the place', () => {
+  it('a data file that does not exist', async () => {
+    const missing = fixture('data', 'no_such_file.csv');
+    expectRefusal(await runIris(missing), 'input "data"', 'file not found', 'no_such_file.csv');
+  });
+
   it('a label column that is not in the file', async () => {
     expectRefusal(await runIris(IRIS, { 'label-column': 'kind' }), 'input "label-column"', '"kind"', IRIS);
   });
@@ -102,7 +110,11 @@ describe('validate-model refuses bad data, naming the file and the place', () =>
     const data = join(tmp, 'no_plan.csv');
     const keep = (r: string[]) => r.filter((_, i) => i !== drop).join(',');
     await writeFile(data, `${[header, ...rows].map(keep).join('\n')}\n`);
-    const run = await runValidateModel({ model: fixture('models', 'per_column.onnx'), data, 'label-column': m.labelColumn });
+    const run = await runValidateModel({
+      model: fixture('models', 'per_column.onnx'),
+      data,
+      'label-column': m.labelColumn,
+    });
     expectRefusal(run, 'input "model"', data, 'no column "plan"');
   });
 
@@ -131,7 +143,12 @@ describe('validate-model refuses bad data, naming the file and the place', () =>
   it('a row with more fields than the header', async () => {
     const { line, expectedFields, actualFields } = bad['ragged.csv'];
     const path = fixture('data', 'ragged.csv');
-    expectRefusal(await runIris(path), `${path}, line ${line}`, `${actualFields} fields`, `${expectedFields}`);
+    expectRefusal(
+      await runIris(path),
+      `${path}, line ${line}`,
+      `${actualFields} fields`,
+      `${expectedFields}`,
+    );
   });
 });
 
@@ -153,7 +170,10 @@ describe('validate-model reads every form of the same data alike', () => {
     const { header, rows } = await readCsv(IRIS);
     const skipped = new Set(cells.map((c: { row: number }) => c.row));
     const subset = join(tmp, 'iris_without_nan_rows.csv');
-    await writeFile(subset, `${[header, ...rows.filter((_, i) => !skipped.has(i))].map((r) => r.join(',')).join('\n')}\n`);
+    await writeFile(
+      subset,
+      `${[header, ...rows.filter((_, i) => !skipped.has(i))].map((r) => r.join(',')).join('\n')}\n`,
+    );
     const direct = await runIris(subset);
     expectMetricsClose(run.report.metrics, direct.report.metrics, { scoreTolerance: 1e-7 });
   });
@@ -191,7 +211,8 @@ describe('validate-model reads every form of the same data alike', () => {
     expect(run.outcome.exitCode, run.message).toBe(0);
     const warning = run.report.warnings.find((w) => w.includes('does not know'));
     expect(warning).toContain(`: ${value} (1 rows)`);
-    for (const metric of ['roc_auc', 'pr_auc', 'log_loss']) expect(run.report.metrics[metric], metric).toBeNull();
+    for (const metric of ['roc_auc', 'pr_auc', 'log_loss'])
+      expect(run.report.metrics[metric], metric).toBeNull();
     // The row still counts, as an error: one more mistake than on the clean file.
     expect(run.report.metrics.accuracy).toBeCloseTo(irisMetrics.accuracy! - 1 / 150, 12);
   });

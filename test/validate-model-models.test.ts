@@ -26,7 +26,10 @@ const INTERPRETATION: Record<string, string> = {
   regression: 'regression',
 };
 
-async function referenceMetrics(m: ExpectedModel): Promise<Record<string, number | null>> {
+async function referenceMetrics(
+  m: ExpectedModel,
+  positiveLabel?: string,
+): Promise<Record<string, number | null>> {
   const { header, rows } = await readCsv(fixture(m.data));
   const label = header.indexOf(m.labelColumn);
   if (m.task === 'regression') {
@@ -44,16 +47,22 @@ async function referenceMetrics(m: ExpectedModel): Promise<Record<string, number
     yTrue: Int32Array.from(rows, (r) => id(r[label])),
     yPred: Int32Array.from(m.labels!, id),
     proba: Float64Array.from(m.probabilities!.flat()),
+    positiveIndex: positiveLabel === undefined ? undefined : id(positiveLabel),
   });
   return { ...result.metrics, rows: rows.length };
 }
 
 describe('validate-model matches scikit-learn on every model style', () => {
-  it.each(Object.entries(expected.models))('%s', async (name, m) => {
+  // A batch of 7 rows splits every file into many inference calls, the last one short.
+  const cases = Object.entries(expected.models).flatMap(([name, m]) =>
+    ['auto', '7'].map((batch) => [name, batch, m] as const),
+  );
+  it.each(cases)('%s, batch-size %s', async (name, batch, m) => {
     const run = await runValidateModel({
       model: fixture('models', name),
       data: fixture(m.data),
       'label-column': m.labelColumn,
+      'batch-size': batch,
     });
     expect(run.outcome.exitCode, run.message).toBe(0);
     const d = details(run.report);
@@ -64,6 +73,27 @@ describe('validate-model matches scikit-learn on every model style', () => {
     expectMetricsClose(run.report.metrics, await referenceMetrics(m), {
       scoreTolerance: expected.tolerance.probability,
       relative: m.task === 'regression' ? expected.tolerance.regressionRelative : undefined,
+    });
+  });
+});
+
+// positive-label says which class binary metrics are about; what the model predicts must not change with it.
+describe('validate-model with positive-label set to the first class', () => {
+  it.each([
+    ['binary_sigmoid.onnx', '0'],
+    ['rf_zipmap_str.onnx', 'benign'],
+  ])('%s, positive %s', async (name, positive) => {
+    const m = expected.models[name];
+    const run = await runValidateModel({
+      model: fixture('models', name),
+      data: fixture(m.data),
+      'label-column': m.labelColumn,
+      'positive-label': positive,
+    });
+    expect(run.outcome.exitCode, run.message).toBe(0);
+    expect(details(run.report).positiveLabel).toBe(positive);
+    expectMetricsClose(run.report.metrics, await referenceMetrics(m, positive), {
+      scoreTolerance: expected.tolerance.probability,
     });
   });
 });

@@ -31672,12 +31672,10 @@ function allocate(read, size) {
  * valid until the next call: the caller runs the model on it before pulling more rows.
  */
 class Batcher {
-    reads;
     size;
     buffers;
     filled = 0;
     constructor(reads, size) {
-        this.reads = reads;
         this.size = size;
         this.buffers = reads.map((r) => allocate(r, size));
     }
@@ -36192,7 +36190,13 @@ function splitRecord(line, delimiter) {
 
 
 
-const SQL_TYPE = { float32: 'FLOAT', float64: 'DOUBLE', int64: 'BIGINT', bool: 'BOOLEAN', text: 'VARCHAR' };
+const SQL_TYPE = {
+    float32: 'FLOAT',
+    float64: 'DOUBLE',
+    int64: 'BIGINT',
+    bool: 'BOOLEAN',
+    text: 'VARCHAR',
+};
 const literal = (s) => `'${s.replaceAll("'", "''")}'`;
 const ident = (s) => `"${s.replaceAll('"', '""')}"`;
 /** The data engine: DuckDB reading CSV/TSV/gzip/Parquet out of core and handing back typed column chunks. */
@@ -36304,7 +36308,9 @@ class Engine {
             return `read_parquet(${literal(file.path)})`;
         const types = new Map(typed);
         // Every column is declared so that DuckDB never guesses; unread ones stay text (projection skips them).
-        const columns = header.map((name) => `${literal(name)}: ${literal(types.get(name) ?? 'VARCHAR')}`).join(', ');
+        const columns = header
+            .map((name) => `${literal(name)}: ${literal(types.get(name) ?? 'VARCHAR')}`)
+            .join(', ');
         const options = [
             'header = true',
             'auto_detect = false',
@@ -36354,7 +36360,7 @@ function columnData(read, vector, rows) {
 }
 function nullMask(validity, rows) {
     // DuckDB leaves the validity mask unallocated when every value in the vector is valid.
-    if (!validity || !validity.data)
+    if (!validity?.data)
         return null;
     let mask = null;
     for (let i = 0; i < rows; i++) {
@@ -36556,7 +36562,10 @@ function prepareScores(input, positiveIndex) {
     const columns = scoredIds.map((c) => scoreColumn(proba, k, c, yTrue, classes[c]));
     const rowLoss = rowLogLoss(proba, k, yTrue, eps);
     const { order } = columns[0];
-    return { scores: { columns, loss: Float64Array.from(order, (row) => rowLoss[row]) }, reason: '' };
+    const loss = new Float64Array(order.length);
+    for (let i = 0; i < order.length; i++)
+        loss[i] = rowLoss[order[i]];
+    return { scores: { columns, loss }, reason: '' };
 }
 /** sklearn's log_loss per row: clip to [eps, 1 - eps], renormalise the row, take -log of the true class. */
 function rowLogLoss(proba, k, yTrue, eps) {
@@ -36570,52 +36579,78 @@ function rowLogLoss(proba, k, yTrue, eps) {
     }
     return loss;
 }
-/**
- * Sorts the column once. Ties form one group, which is how sklearn's curves treat them. The distinct
- * scores are sorted natively and the rows placed by a counting sort on their rank.
- */
+/** Sorts the column once; ties form one group, which is how sklearn's curves treat them. */
 function scoreColumn(proba, k, column, yTrue, label) {
     const rows = yTrue.length;
-    const distinct = new Float64Array(rows);
+    const scores = new Float64Array(rows);
     for (let i = 0; i < rows; i++)
-        distinct[i] = proba[i * k + column];
-    distinct.sort();
-    let groups = 0;
-    for (let i = 0; i < rows; i++)
-        if (groups === 0 || distinct[i] !== distinct[groups - 1])
-            distinct[groups++] = distinct[i];
-    // Rank 0 = highest score.
-    const rank = new Int32Array(rows);
-    const start = new Int32Array(groups + 1);
-    for (let i = 0; i < rows; i++) {
-        rank[i] = groups - 1 - lowerBound(distinct, groups, proba[i * k + column]);
-        start[rank[i] + 1]++;
-    }
-    for (let g = 0; g < groups; g++)
-        start[g + 1] += start[g];
-    const order = new Int32Array(rows);
+        scores[i] = proba[i * k + column];
+    const { order, lastOfGroup } = sortDescending(scores);
     const flags = new Uint8Array(rows);
-    for (let i = 0; i < rows; i++) {
-        order[start[rank[i]]++] = i;
-    }
-    for (let at = 0; at < rows; at++) {
-        const row = order[at];
-        const last = at === rows - 1 || rank[order[at + 1]] !== rank[row];
-        flags[at] = (yTrue[row] === column ? 1 : 0) | (last ? 2 : 0);
-    }
+    for (let at = 0; at < rows; at++)
+        flags[at] = (yTrue[order[at]] === column ? 1 : 0) | (lastOfGroup[at] << 1);
     return { order, flags, label };
 }
-function lowerBound(sorted, length, value) {
-    let lo = 0;
-    let hi = length;
-    while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (sorted[mid] < value)
-            lo = mid + 1;
-        else
-            hi = mid;
+const RADIX_BITS = 11;
+/**
+ * Row ids by descending score, and which positions end a group of equal scores. An LSD radix sort on
+ * the bits of the doubles, 11 bits a pass, skipping passes where every key has the same digit (the low
+ * bits of widened float32 scores): a comparison sort of a million rows is several times slower in JS.
+ */
+function sortDescending(scores) {
+    const rows = scores.length;
+    const words = new Float64Array(rows);
+    // Equal doubles must get equal keys: -0 + 0 is +0.
+    for (let i = 0; i < rows; i++)
+        words[i] = scores[i] + 0;
+    const bits = new Uint32Array(words.buffer);
+    const littleEndian = new Uint8Array(new Float64Array([1]).buffer)[7] === 0x3f;
+    let hi = new Uint32Array(rows);
+    let lo = new Uint32Array(rows);
+    let order = new Int32Array(rows);
+    for (let i = 0; i < rows; i++) {
+        const h = bits[2 * i + (littleEndian ? 1 : 0)];
+        const l = bits[2 * i + (littleEndian ? 0 : 1)];
+        // IEEE order as unsigned order: negatives flip every bit, positives the sign bit. Then all bits are
+        // flipped again to sort descending.
+        const negative = h >>> 31 === 1;
+        hi[i] = negative ? h : ~(h ^ 0x80000000);
+        lo[i] = negative ? l : ~l;
+        order[i] = i;
     }
-    return lo;
+    let hiOut = new Uint32Array(rows);
+    let loOut = new Uint32Array(rows);
+    let orderOut = new Int32Array(rows);
+    const counts = new Int32Array(1 << RADIX_BITS);
+    for (let pass = 0; pass < 6; pass++) {
+        const keys = pass < 3 ? lo : hi;
+        const shift = (pass % 3) * RADIX_BITS;
+        const digit = (key) => (key >>> shift) & ((1 << RADIX_BITS) - 1);
+        counts.fill(0);
+        for (let i = 0; i < rows; i++)
+            counts[digit(keys[i])]++;
+        if (counts[digit(keys[0])] === rows)
+            continue;
+        for (let d = 0, at = 0; d < counts.length; d++) {
+            const n = counts[d];
+            counts[d] = at;
+            at += n;
+        }
+        for (let i = 0; i < rows; i++) {
+            const to = counts[digit(keys[i])]++;
+            hiOut[to] = hi[i];
+            loOut[to] = lo[i];
+            orderOut[to] = order[i];
+        }
+        [hi, hiOut] = [hiOut, hi];
+        [lo, loOut] = [loOut, lo];
+        [order, orderOut] = [orderOut, order];
+    }
+    const lastOfGroup = new Uint8Array(rows);
+    for (let at = 0; at < rows; at++) {
+        lastOfGroup[at] = at === rows - 1 || hi[at] !== hi[at + 1] || lo[at] !== lo[at + 1] ? 1 : 0;
+    }
+    return { order, lastOfGroup };
 }
 function createClassificationSums(prepared) {
     const L = prepared.labels.length;
@@ -36936,8 +36971,11 @@ function accumulateRegression(prepared, weights) {
         errorSquares += w * ce * ce;
         trueSum += w * ct;
         trueSquares += w * ct * ct;
-        if (w > 0 && a > maxError)
-            maxError = a;
+        // A row left out of the resample must not set the maximum; written without a branch on w, which a
+        // Poisson weight makes unpredictable.
+        const counted = Math.min(w, 1) * a;
+        if (counted > maxError)
+            maxError = counted;
     }
     return {
         weight,
@@ -37172,15 +37210,27 @@ class Xoshiro128 {
 }
 const rotl = (x, k) => (x << k) | (x >>> (32 - k));
 // ------------------------------------------------------------------------------------------------ bootstrap
-/** 1000 resamples of 1M binary rows with every metric take about N s on one core (npm run bench). */
+/**
+ * 1000 resamples, fewer for big inputs: a resample costs one weighted pass per model and per score
+ * column, about 25 ms for two binary models on 1M rows on one core of our runners, so 1000 would take
+ * 25 s. The default keeps to ROW_VISIT_BUDGET row visits (1M binary rows: 200 resamples, about 6 s) and
+ * never goes below 200, where the percentile endpoints still move by less than a fifth of a standard error.
+ */
 const DEFAULT_RESAMPLES = 1000;
+const MIN_DEFAULT_RESAMPLES = 200;
+const ROW_VISIT_BUDGET = 2e8;
+/** The default resample count for `rowVisits` = rows x weighted passes per resample (score columns). */
+function defaultResamples(rowVisits) {
+    const affordable = Math.floor(ROW_VISIT_BUDGET / Math.max(rowVisits, 1));
+    return Math.max(MIN_DEFAULT_RESAMPLES, Math.min(DEFAULT_RESAMPLES, affordable));
+}
 /**
  * The generic engine: `evaluate` computes both models' metrics for one weighting of the rows. Returns an
  * interval for every metric defined for both models on all rows; a metric that no resample defines is
  * left out.
  */
 function pairedBootstrap(rows, evaluate, options = {}) {
-    const { resamples = DEFAULT_RESAMPLES, alpha = 0.05, seed = 0 } = options;
+    const { resamples = defaultResamples(rows), alpha = 0.05, seed = 0 } = options;
     if (!(Number.isInteger(resamples) && resamples > 0))
         throw new RangeError(`resamples must be a positive integer`);
     if (!(alpha > 0 && alpha < 1))
@@ -37239,7 +37289,12 @@ function compareClassification(candidate, baseline, options) {
         accumulateClassification(prepared, weights, sums);
         return classificationFromSums(prepared, sums, null);
     });
-    return pairedBootstrap(candidate.yTrue.length, (w) => ({ candidate: c(w), baseline: b(w) }), options);
+    const rows = candidate.yTrue.length;
+    const passes = Math.max(1, ...models.map(({ prepared }) => prepared.scores?.columns.length ?? 0));
+    return pairedBootstrap(rows, (w) => ({ candidate: c(w), baseline: b(w) }), {
+        ...options,
+        resamples: options?.resamples ?? defaultResamples(rows * passes),
+    });
 }
 function compareRegression(yTrue, candidatePred, baselinePred, options) {
     const [c, b] = [candidatePred, baselinePred].map((yPred) => {
@@ -37448,7 +37503,15 @@ const ElemType = {
 class NotOnnxError extends Error {
 }
 function parseModel(bytes) {
-    const info = { irVersion: 0, producer: '', opsets: [], inputs: [], outputs: [], nodes: [], externalData: [] };
+    const info = {
+        irVersion: 0,
+        producer: '',
+        opsets: [],
+        inputs: [],
+        outputs: [],
+        nodes: [],
+        externalData: [],
+    };
     let sawGraph = false;
     try {
         for (const f of fields(bytes)) {
@@ -37704,7 +37767,14 @@ function fetchNames(plan) {
 
 
 /** Operator domains built into onnxruntime's CPU build; anything else needs a custom-op library. */
-const KNOWN_DOMAINS = new Set(['', 'ai.onnx', 'ai.onnx.ml', 'com.microsoft', 'com.microsoft.nchwc', 'ai.onnx.preview.training']);
+const KNOWN_DOMAINS = new Set([
+    '',
+    'ai.onnx',
+    'ai.onnx.ml',
+    'com.microsoft',
+    'com.microsoft.nchwc',
+    'ai.onnx.preview.training',
+]);
 /** Reads, checks and opens an ONNX model; every refusal is a ConfigurationError naming the input and file. */
 async function loadModel(path, input, logger, options = {}) {
     const where = `input "${input}" (${path})`;
@@ -37714,7 +37784,11 @@ async function loadModel(path, input, logger, options = {}) {
     }
     catch (e) {
         const code = e.code;
-        const what = code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a directory, not a .onnx file' : `cannot read (${code})`;
+        const what = code === 'ENOENT'
+            ? 'file not found'
+            : code === 'EISDIR'
+                ? 'is a directory, not a .onnx file'
+                : `cannot read (${code})`;
         throw new errors/* ConfigurationError */.j1(`${what}; check the path`, where);
     }
     let info;
@@ -37741,6 +37815,9 @@ async function loadModel(path, input, logger, options = {}) {
     const sessionOptions = {
         graphOptimizationLevel: 'all',
         executionProviders: ['cpu'],
+        // Spinning worker threads fight DuckDB's readers (and each other on shared CI runners) for the
+        // cores; measured on 2 cores, not spinning is up to 2x faster end to end.
+        extra: { session: { intra_op: { allow_spinning: '0' } } },
         ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
     };
     let session;
@@ -37771,7 +37848,11 @@ function checkExternalData(info, path, where) {
     for (const { tensor, location } of info.externalData) {
         const target = (0,external_node_path_.resolve)(dir, location);
         const rel = (0,external_node_path_.relative)(dir, target);
-        const escapes = location === '' || (0,external_node_path_.isAbsolute)(location) || rel.startsWith(`..${external_node_path_.sep}`) || rel === '..' || (0,external_node_path_.isAbsolute)(rel);
+        const escapes = location === '' ||
+            (0,external_node_path_.isAbsolute)(location) ||
+            rel.startsWith(`..${external_node_path_.sep}`) ||
+            rel === '..' ||
+            (0,external_node_path_.isAbsolute)(rel);
         if (escapes || linksOutside(target, dir)) {
             throw new errors/* ConfigurationError */.j1(`tensor "${tensor}" keeps its data at "${location}", outside the model's directory; refused. External data must sit beside the model`, where);
         }
@@ -37801,7 +37882,9 @@ class ClassSpace {
     scoreClasses) {
         this.classes = classes;
         this.scoreClasses = scoreClasses;
-        classes.forEach((c, i) => this.index.set(c, i));
+        classes.forEach((c, i) => {
+            this.index.set(c, i);
+        });
     }
     /** The id of a label, adding it when a model predicts one the space has not seen. */
     idOf(label) {
@@ -37868,7 +37951,9 @@ class Predictor {
         this.ort = ort;
         this.options = options;
         this.predicted =
-            options.task === 'regression' ? new Growable((n) => new Float64Array(n)) : new Growable((n) => new Int32Array(n));
+            options.task === 'regression'
+                ? new Growable((n) => new Float64Array(n))
+                : new Growable((n) => new Int32Array(n));
     }
     async run(batch) {
         const feeds = {};
@@ -37967,19 +38052,21 @@ class Predictor {
         }
         this.predicted.commit(rows);
     }
-    /** A single score per row is the positive class's: a probability, or a logit when outside [0, 1]. */
+    /**
+     * A single score per row is the second class's (in class-labels order), a probability or a logit when
+     * outside [0, 1]. Not positive-label's: that only picks the class binary metrics are reported for.
+     */
     binaryToTwoColumns(scores) {
         if (!this.interpretation) {
             const probability = scores.every((s) => s >= 0 && s <= 1) || this.model.outputs.scores?.producer === 'Sigmoid';
             this.interpretation = probability ? 'binary probability' : 'binary logit (sigmoid applied)';
         }
         const logit = this.interpretation === 'binary logit (sigmoid applied)';
-        const pos = this.options.positiveId ?? 1;
         const out = new Float32Array(scores.length * 2);
         for (let i = 0; i < scores.length; i++) {
             const p = logit ? 1 / (1 + Math.exp(-scores[i])) : scores[i];
-            out[i * 2 + pos] = p;
-            out[i * 2 + (1 - pos)] = 1 - p;
+            out[i * 2 + 1] = p;
+            out[i * 2] = 1 - p;
         }
         return out;
     }
@@ -37988,7 +38075,8 @@ class Predictor {
         if (!this.interpretation) {
             const producer = this.model.outputs.scores?.producer;
             this.interpretation =
-                producer === 'Softmax' || (producer !== 'Gemm' && producer !== 'MatMul' && producer !== 'Add' && rowsSumToOne(scores, c))
+                producer === 'Softmax' ||
+                    (producer !== 'Gemm' && producer !== 'MatMul' && producer !== 'Add' && rowsSumToOne(scores, c))
                     ? 'probabilities'
                     : 'logits (softmax applied)';
         }
@@ -38255,7 +38343,13 @@ function renderValidateModel(report) {
         parts.push(details('Confusion matrix (rows: true label, columns: predicted)', confusionTable(d.confusionMatrix), true));
     if (d.perClass) {
         const rows = d.perClass.map((c) => [code(c.label), c.precision, c.recall, c.f1, c.support]);
-        parts.push(details('Per class', table(['Class', 'Precision', 'Recall', 'F1', 'Support'], rows, ['left', 'right', 'right', 'right', 'right'])));
+        parts.push(details('Per class', table(['Class', 'Precision', 'Recall', 'F1', 'Support'], rows, [
+            'left',
+            'right',
+            'right',
+            'right',
+            'right',
+        ])));
     }
     if (d.slices)
         parts.push(details(`Slices by ${d.slices.columns.join(', ')}`, sliceTable(d.slices.results, d.task, d.slices.minSliceSize), true));
@@ -38272,7 +38366,14 @@ function comparisonTable(metrics, comparison) {
         const verdict = interval ? (interval.significant ? 'significant' : 'not significant') : '';
         return [code(name), value, base ?? null, delta === null ? null : signed(delta), ci, verdict];
     });
-    return table(['Metric', 'Model', 'Baseline', 'Δ', '95% CI of Δ (paired bootstrap)', ''], rows, ['left', 'right', 'right', 'right', 'right', 'left']);
+    return table(['Metric', 'Model', 'Baseline', 'Δ', '95% CI of Δ (paired bootstrap)', ''], rows, [
+        'left',
+        'right',
+        'right',
+        'right',
+        'right',
+        'left',
+    ]);
 }
 const signed = (x) => (x > 0 ? `+${formatNumber(x)}` : formatNumber(x));
 function confusionTable(cm) {
@@ -38384,20 +38485,32 @@ async function validate_model_evaluate(inputs, gates, engine, logger) {
     const warnings = [];
     const files = await expandDataInput(inputs.data, engine);
     const header = await sharedHeader(files, engine);
-    for (const [column, name] of [[inputs.labelColumn, 'label-column'], ...inputs.sliceColumns.map((c) => [c, 'slice-columns'])]) {
+    for (const [column, name] of [
+        [inputs.labelColumn, 'label-column'],
+        ...inputs.sliceColumns.map((c) => [c, 'slice-columns']),
+    ]) {
         if (!header.includes(column)) {
             throw new errors/* ConfigurationError */.j1(`column "${column}" is not in ${files[0].path} (columns: ${header.join(', ')})`, `input "${name}"`);
         }
     }
     const threads = inputs.threads || undefined;
     const candidate = await loadModel(inputs.model, 'model', logger, { threads });
-    const baseline = inputs.baselineModel ? await loadModel(inputs.baselineModel, 'baseline-model', logger, { threads }) : undefined;
+    const baseline = inputs.baselineModel
+        ? await loadModel(inputs.baselineModel, 'baseline-model', logger, { threads })
+        : undefined;
     const exclude = [inputs.labelColumn, ...inputs.sliceColumns];
-    const feedOptions = (m) => ({ featureColumns: inputs.featureColumns, exclude, modelInput: m.input, file: files[0].path });
+    const feedOptions = (m) => ({
+        featureColumns: inputs.featureColumns,
+        exclude,
+        modelInput: m.input,
+        file: files[0].path,
+    });
     const candidateFeeds = planFeeds(candidate.info, header, feedOptions(candidate));
     const baselineFeeds = baseline ? planFeeds(baseline.info, header, feedOptions(baseline)) : [];
     const task = await resolveTask(inputs, candidate, files, header, engine);
-    const space = task === 'classification' ? await classSpace(inputs, candidate, files, header, engine, warnings) : undefined;
+    const space = task === 'classification'
+        ? await classSpace(inputs, candidate, files, header, engine, warnings)
+        : undefined;
     const positiveId = space ? positiveClass(inputs, space) : undefined;
     const slices = await sliceValues(inputs.sliceColumns, files, header, engine);
     (0,evaluate/* assertKnownMetrics */.DW)(gates, knownMetrics(task, space));
@@ -38410,7 +38523,7 @@ async function validate_model_evaluate(inputs, gates, engine, logger) {
     const reads = [labelRead, ...sliceReads, ...featureReads];
     const columnIndex = (feed, column) => reads.findIndex((r) => r.name === column && r.as === feed.as && r !== labelRead);
     const ort = await loadOnnxRuntime(logger);
-    const predictorOptions = { task, space, positiveId };
+    const predictorOptions = { task, space };
     const predictors = [new Predictor(candidate, candidateFeeds, columnIndex, ort, predictorOptions)];
     if (baseline)
         predictors.push(new Predictor(baseline, baselineFeeds, columnIndex, ort, predictorOptions));
@@ -38422,7 +38535,9 @@ async function validate_model_evaluate(inputs, gates, engine, logger) {
     let rowsRead = 0;
     const runBatch = async (batch) => {
         yTrue.push(batch.columns[0]);
-        sliceCodes.forEach((g, s) => g.push(batch.columns[1 + s]));
+        sliceCodes.forEach((g, s) => {
+            g.push(batch.columns[1 + s]);
+        });
         for (const p of predictors)
             await p.run(batch);
     };
@@ -38457,7 +38572,13 @@ async function validate_model_evaluate(inputs, gates, engine, logger) {
     const results = (0,evaluate/* evaluateGates */.ud)(gates, {
         metrics: evaluation.metrics,
         baseline: evaluation.baselineMetrics,
-        slices: sliceResults.map((s) => ({ scope: s.scope, metrics: s.metrics, baseline: s.baseline, eligible: !s.small, reason: s.small ? `fewer than ${inputs.minSliceSize} rows` : undefined })),
+        slices: sliceResults.map((s) => ({
+            scope: s.scope,
+            metrics: s.metrics,
+            baseline: s.baseline,
+            eligible: !s.small,
+            reason: s.small ? `fewer than ${inputs.minSliceSize} rows` : undefined,
+        })),
         known: knownMetrics(task, space),
     });
     warnings.push(...evaluation.notes);
@@ -38473,10 +38594,25 @@ async function validate_model_evaluate(inputs, gates, engine, logger) {
             task,
             model: describeModel(candidate, predictors[0], candidateFeeds),
             ...(baseline ? { baselineModel: describeModel(baseline, predictors[1], baselineFeeds) } : {}),
-            data: { files: files.map((f) => f.path), rowsRead, rowsEvaluated: rows, rowsSkipped: skipped.rows, skippedByColumn: skipped.byColumn, missingValues: inputs.missingValues },
+            data: {
+                files: files.map((f) => f.path),
+                rowsRead,
+                rowsEvaluated: rows,
+                rowsSkipped: skipped.rows,
+                skippedByColumn: skipped.byColumn,
+                missingValues: inputs.missingValues,
+            },
             ...evaluation.details,
             ...(baseline ? { baseline: evaluation.comparison } : {}),
-            ...(slices.length > 0 ? { slices: { columns: inputs.sliceColumns, minSliceSize: inputs.minSliceSize, results: sliceResults } } : {}),
+            ...(slices.length > 0
+                ? {
+                    slices: {
+                        columns: inputs.sliceColumns,
+                        minSliceSize: inputs.minSliceSize,
+                        results: sliceResults,
+                    },
+                }
+                : {}),
             performance: {
                 seconds: elapsed,
                 rowsPerSecond: rowsRead / elapsed,
@@ -38484,7 +38620,11 @@ async function validate_model_evaluate(inputs, gates, engine, logger) {
                 batchSize,
                 peakRssMb: process.resourceUsage().maxRSS / 1024,
             },
-            environment: { node: process.version, platform: `${process.platform}-${process.arch}`, engines: nativeEnginesInfo() },
+            environment: {
+                node: process.version,
+                platform: `${process.platform}-${process.arch}`,
+                engines: nativeEnginesInfo(),
+            },
         },
     });
     const outputs = { metrics: JSON.stringify(evaluation.metrics) };
@@ -38553,8 +38693,21 @@ async function sliceValues(columns, files, header, engine) {
     return slices;
 }
 const CLASSIFICATION_METRICS = [
-    'accuracy', 'balanced_accuracy', 'precision_macro', 'recall_macro', 'f1_macro', 'precision_micro', 'recall_micro', 'f1_micro',
-    'precision_weighted', 'recall_weighted', 'f1_weighted', 'roc_auc', 'pr_auc', 'log_loss', 'mcc',
+    'accuracy',
+    'balanced_accuracy',
+    'precision_macro',
+    'recall_macro',
+    'f1_macro',
+    'precision_micro',
+    'recall_micro',
+    'f1_micro',
+    'precision_weighted',
+    'recall_weighted',
+    'f1_weighted',
+    'roc_auc',
+    'pr_auc',
+    'log_loss',
+    'mcc',
 ];
 const validate_model_BINARY_METRICS = ['precision', 'recall', 'f1'];
 const validate_model_REGRESSION_METRICS = ['mae', 'mse', 'rmse', 'r2', 'mape', 'max_error', 'explained_variance'];
@@ -38562,7 +38715,12 @@ function knownMetrics(task, space) {
     if (task === 'regression')
         return [...validate_model_REGRESSION_METRICS, 'rows'];
     const perClass = space.classes.flatMap((c) => ['precision', 'recall', 'f1'].map((m) => `${m}.${c}`));
-    return [...CLASSIFICATION_METRICS, ...(space.scoreClasses === 2 ? validate_model_BINARY_METRICS : []), ...perClass, 'rows'];
+    return [
+        ...CLASSIFICATION_METRICS,
+        ...(space.scoreClasses === 2 ? validate_model_BINARY_METRICS : []),
+        ...perClass,
+        'rows',
+    ];
 }
 /**
  * Checks the label and the features of every row of a chunk. Returns the rows to keep (null = all),
@@ -38578,12 +38736,19 @@ function missingCells(chunk, reads, file, policy, skipped) {
         if (isSlice)
             return; // an empty slice value is a slice of its own, not a missing cell
         for (let i = 0; i < chunk.rows; i++) {
-            const missing = column.as === 'code' ? column.data[i] < 0 : column.nulls?.[i] === 1 || ((column.as === 'float32' || column.as === 'float64') && Number.isNaN(column.data[i]));
+            const missing = column.as === 'code'
+                ? column.data[i] < 0
+                : column.nulls?.[i] === 1 ||
+                    ((column.as === 'float32' || column.as === 'float64') && Number.isNaN(column.data[i]));
             if (!missing)
                 continue;
             if (policy === 'error') {
                 if (!first || i < first.row)
-                    first = { row: i, column: read.name, what: column.as === 'code' || column.nulls?.[i] === 1 ? 'is empty' : 'is NaN' };
+                    first = {
+                        row: i,
+                        column: read.name,
+                        what: column.as === 'code' || column.nulls?.[i] === 1 ? 'is empty' : 'is NaN',
+                    };
                 break;
             }
             keep ??= new Uint8Array(chunk.rows).fill(1);
@@ -38606,14 +38771,25 @@ function evaluateClassification(predictors, yTrue, space, positiveId, inputs) {
         const c = space.scoreClasses;
         if (!rows)
             return { classes: space.classes, scoreClasses: c, yTrue, yPred, proba, positiveIndex: positiveId };
-        const sub = { t: new Int32Array(rows.length), p: new Int32Array(rows.length), s: proba ? new Float32Array(rows.length * c) : undefined };
+        const sub = {
+            t: new Int32Array(rows.length),
+            p: new Int32Array(rows.length),
+            s: proba ? new Float32Array(rows.length * c) : undefined,
+        };
         rows.forEach((r, i) => {
             sub.t[i] = yTrue[r];
             sub.p[i] = yPred[r];
             if (sub.s)
                 sub.s.set(proba.subarray(r * c, r * c + c), i * c);
         });
-        return { classes: space.classes, scoreClasses: c, yTrue: sub.t, yPred: sub.p, proba: sub.s, positiveIndex: positiveId };
+        return {
+            classes: space.classes,
+            scoreClasses: c,
+            yTrue: sub.t,
+            yPred: sub.p,
+            proba: sub.s,
+            positiveIndex: positiveId,
+        };
     };
     const withRows = (m, n) => ({ ...m, rows: n });
     const main = classificationMetrics(inputOf(predictors[0]));
@@ -38622,7 +38798,9 @@ function evaluateClassification(predictors, yTrue, space, positiveId, inputs) {
         metrics: withRows(main.metrics, yTrue.length),
         metricsOf: (rows) => ({
             metrics: withRows(classificationMetrics(inputOf(predictors[0], rows)).metrics, rows.length),
-            baseline: predictors[1] ? withRows(classificationMetrics(inputOf(predictors[1], rows)).metrics, rows.length) : undefined,
+            baseline: predictors[1]
+                ? withRows(classificationMetrics(inputOf(predictors[1], rows)).metrics, rows.length)
+                : undefined,
         }),
         details: {
             classes: space.classes,
@@ -38664,7 +38842,9 @@ function evaluateRegression(predictors, yTrue, inputs) {
             const t = subset(yTrue, rows);
             return {
                 metrics: withRows(regressionMetrics(t, subset(predOf(predictors[0]), rows)).metrics, rows.length),
-                baseline: predictors[1] ? withRows(regressionMetrics(t, subset(predOf(predictors[1]), rows)).metrics, rows.length) : undefined,
+                baseline: predictors[1]
+                    ? withRows(regressionMetrics(t, subset(predOf(predictors[1]), rows)).metrics, rows.length)
+                    : undefined,
             };
         },
         details: {},
@@ -38675,7 +38855,9 @@ function evaluateRegression(predictors, yTrue, inputs) {
         evaluation.baselineMetrics = withRows(base.metrics, yTrue.length);
         evaluation.comparison = {
             metrics: base.metrics,
-            intervals: compareRegression(yTrue, predOf(predictors[0]), predOf(predictors[1]), { resamples: inputs.bootstrapResamples }),
+            intervals: compareRegression(yTrue, predOf(predictors[0]), predOf(predictors[1]), {
+                resamples: inputs.bootstrapResamples,
+            }),
         };
     }
     return evaluation;
@@ -38693,7 +38875,15 @@ function slicesOf(slices, codes, metricsOf, minSize, hasBaseline) {
             if (rows.length === 0)
                 continue;
             const m = metricsOf(Int32Array.from(rows));
-            results.push({ scope: `slice:${slice.column}=${value}`, column: slice.column, value, rows: rows.length, small: rows.length < minSize, metrics: m.metrics, ...(hasBaseline ? { baseline: m.baseline } : {}) });
+            results.push({
+                scope: `slice:${slice.column}=${value}`,
+                column: slice.column,
+                value,
+                rows: rows.length,
+                small: rows.length < minSize,
+                metrics: m.metrics,
+                ...(hasBaseline ? { baseline: m.baseline } : {}),
+            });
         }
     });
     return results;
@@ -39327,7 +39517,10 @@ var dist = __nccwpck_require__(8815);
  */
 function actionSpecPath(command, from = import.meta.url) {
     const here = (0,external_node_path_.dirname)((0,external_node_url_.fileURLToPath)(from));
-    const candidates = [(0,external_node_path_.join)(here, '..', 'action.yml'), (0,external_node_path_.join)(here, '..', '..', 'actions', command, 'action.yml')];
+    const candidates = [
+        (0,external_node_path_.join)(here, '..', 'action.yml'),
+        (0,external_node_path_.join)(here, '..', '..', 'actions', command, 'action.yml'),
+    ];
     const found = candidates.find((p) => (0,external_node_fs_.existsSync)(p) && isActionOf(p, command));
     if (!found)
         throw new Error(`action.yml for ${command} not found (looked in ${candidates.join(', ')})`);
@@ -39396,7 +39589,9 @@ async function execute(command, raw, logger) {
     }
 }
 function errorMessage(error) {
-    return error instanceof errors/* ConfigurationError */.j1 ? error.message : `internal error (a bug in mlgate, please report it): ${error.message}`;
+    return error instanceof errors/* ConfigurationError */.j1
+        ? error.message
+        : `internal error (a bug in mlgate, please report it): ${error.message}`;
 }
 
 ;// CONCATENATED MODULE: ./src/runtime/terminal.ts
@@ -39404,7 +39599,7 @@ function errorMessage(error) {
 
 
 
-const color = (code) => (s) => (process.stdout.isTTY && !process.env.NO_COLOR ? `\x1b[${code}m${s}\x1b[0m` : s);
+const color = (code) => (s) => process.stdout.isTTY && !process.env.NO_COLOR ? `\x1b[${code}m${s}\x1b[0m` : s;
 const red = color(31);
 const green = color(32);
 const dim = color(2);
@@ -39495,7 +39690,11 @@ function terminalInputs(flags, spec, env = process.env) {
     };
 }
 function helpText(command, spec) {
-    const lines = [`mlgate ${command}: ${spec.description}`, '', 'Inputs (flags are the action.yml input names):'];
+    const lines = [
+        `mlgate ${command}: ${spec.description}`,
+        '',
+        'Inputs (flags are the action.yml input names):',
+    ];
     for (const [name, input] of Object.entries(spec.inputs)) {
         const def = input.default && !input.default.startsWith('${{') ? ` [default: ${input.default}]` : '';
         lines.push(`  --${name}${input.required ? ' (required)' : ''}${def}`, `      ${input.description}`);
@@ -39525,7 +39724,7 @@ function renderTerminal(report, reportPath) {
     lines.push('', `Report: ${reportPath}`);
     return lines.join('\n');
 }
-const fmt = (x) => (x === null || !Number.isFinite(x) ? 'n/a' : Number.isInteger(x) ? String(x) : x.toPrecision(4));
+const fmt = (x) => x === null || !Number.isFinite(x) ? 'n/a' : Number.isInteger(x) ? String(x) : x.toPrecision(4);
 /** The terminal face: flags in; a readable verdict, the JSON report and the exit code out. */
 async function runTerminal(command, argv) {
     const spec = loadActionSpec(command.name);

@@ -1,4 +1,12 @@
-import { code, details, formatNumber, gateTable, metricsTable, renderHeader, table } from '../report/markdown.js';
+import {
+  code,
+  details,
+  formatNumber,
+  gateTable,
+  metricsTable,
+  renderHeader,
+  table,
+} from '../report/markdown.js';
 import type { Report } from '../report/types.js';
 import type { SliceResult } from './validate-model.js';
 
@@ -35,12 +43,37 @@ export function renderValidateModel(report: Report): string {
     );
   }
 
-  if (d.confusionMatrix) parts.push(details('Confusion matrix (rows: true label, columns: predicted)', confusionTable(d.confusionMatrix), true));
+  if (d.confusionMatrix)
+    parts.push(
+      details(
+        'Confusion matrix (rows: true label, columns: predicted)',
+        confusionTable(d.confusionMatrix),
+        true,
+      ),
+    );
   if (d.perClass) {
     const rows = (d.perClass as any[]).map((c) => [code(c.label), c.precision, c.recall, c.f1, c.support]);
-    parts.push(details('Per class', table(['Class', 'Precision', 'Recall', 'F1', 'Support'], rows, ['left', 'right', 'right', 'right', 'right'])));
+    parts.push(
+      details(
+        'Per class',
+        table(['Class', 'Precision', 'Recall', 'F1', 'Support'], rows, [
+          'left',
+          'right',
+          'right',
+          'right',
+          'right',
+        ]),
+      ),
+    );
   }
-  if (d.slices) parts.push(details(`Slices by ${d.slices.columns.join(', ')}`, sliceTable(d.slices.results, d.task, d.slices.minSliceSize), true));
+  if (d.slices)
+    parts.push(
+      details(
+        `Slices by ${d.slices.columns.join(', ')}`,
+        sliceTable(d.slices.results, d.task, d.slices.minSliceSize),
+        true,
+      ),
+    );
   parts.push(details('Model and data', modelAndData(d)));
   return `${parts.join('\n\n')}\n`;
 }
@@ -55,7 +88,14 @@ function comparisonTable(metrics: Record<string, number | null>, comparison: Com
     const verdict = interval ? (interval.significant ? 'significant' : 'not significant') : '';
     return [code(name), value, base ?? null, delta === null ? null : signed(delta), ci, verdict];
   });
-  return table(['Metric', 'Model', 'Baseline', 'Δ', '95% CI of Δ (paired bootstrap)', ''], rows, ['left', 'right', 'right', 'right', 'right', 'left']);
+  return table(['Metric', 'Model', 'Baseline', 'Δ', '95% CI of Δ (paired bootstrap)', ''], rows, [
+    'left',
+    'right',
+    'right',
+    'right',
+    'right',
+    'left',
+  ]);
 }
 
 const signed = (x: number) => (x > 0 ? `+${formatNumber(x)}` : formatNumber(x));
@@ -85,7 +125,10 @@ function sliceTable(slices: SliceResult[], task: string, minSize: number): strin
 function modelAndData(d: Record<string, any>): string {
   const model = (m: any, name: string) => [
     `**${name}**: ${code(m.path).markdown} (${formatNumber(m.sizeBytes)} bytes), read as ${m.interpretation ?? 'n/a'}`,
-    ...m.feeds.map((f: any) => `- input ${code(f.input).markdown} (${f.as}) ← ${f.columns.length} column(s): ${f.columns.slice(0, 12).join(', ')}${f.columns.length > 12 ? ', …' : ''}`),
+    ...m.feeds.map(
+      (f: any) =>
+        `- input ${code(f.input).markdown} (${f.as}) ← ${f.columns.length} column(s): ${f.columns.slice(0, 12).join(', ')}${f.columns.length > 12 ? ', …' : ''}`,
+    ),
   ];
   const p = d.performance;
   return [

@@ -3,7 +3,7 @@ import { Batcher } from '../data/batcher.js';
 import { type Chunk, type ColumnRead, Engine } from '../data/engine.js';
 import { type DataFile, expandDataInput } from '../data/files.js';
 import { ConfigurationError } from '../errors.js';
-import { assertKnownMetrics, evaluateGates, type Gate, parseGates, type SliceMetrics } from '../gates/index.js';
+import { assertKnownMetrics, evaluateGates, type Gate, parseGates } from '../gates/index.js';
 import type { Logger } from '../logging.js';
 import {
   type ClassificationInput,
@@ -80,7 +80,10 @@ function readGates(inputs: ValidateModelInputs): Gate[] {
   try {
     text = readFileSync(inputs.gatesFile, 'utf8');
   } catch (e) {
-    throw new ConfigurationError(`cannot read ${inputs.gatesFile} (${(e as NodeJS.ErrnoException).code})`, 'input "gates-file"');
+    throw new ConfigurationError(
+      `cannot read ${inputs.gatesFile} (${(e as NodeJS.ErrnoException).code})`,
+      'input "gates-file"',
+    );
   }
   return [...gates, ...parseGates(text, inputs.gatesFile)];
 }
@@ -101,27 +104,48 @@ export const validateModel: Command<ValidateModelInputs> = {
   },
 };
 
-async function evaluate(inputs: ValidateModelInputs, gates: Gate[], engine: Engine, logger: Logger): Promise<CommandResult> {
+async function evaluate(
+  inputs: ValidateModelInputs,
+  gates: Gate[],
+  engine: Engine,
+  logger: Logger,
+): Promise<CommandResult> {
   const started = performance.now();
   const warnings: string[] = [];
   const files = await expandDataInput(inputs.data, engine);
   const header = await sharedHeader(files, engine);
-  for (const [column, name] of [[inputs.labelColumn, 'label-column'], ...inputs.sliceColumns.map((c) => [c, 'slice-columns'])]) {
+  for (const [column, name] of [
+    [inputs.labelColumn, 'label-column'],
+    ...inputs.sliceColumns.map((c) => [c, 'slice-columns']),
+  ]) {
     if (!header.includes(column)) {
-      throw new ConfigurationError(`column "${column}" is not in ${files[0].path} (columns: ${header.join(', ')})`, `input "${name}"`);
+      throw new ConfigurationError(
+        `column "${column}" is not in ${files[0].path} (columns: ${header.join(', ')})`,
+        `input "${name}"`,
+      );
     }
   }
 
   const threads = inputs.threads || undefined;
   const candidate = await loadModel(inputs.model, 'model', logger, { threads });
-  const baseline = inputs.baselineModel ? await loadModel(inputs.baselineModel, 'baseline-model', logger, { threads }) : undefined;
+  const baseline = inputs.baselineModel
+    ? await loadModel(inputs.baselineModel, 'baseline-model', logger, { threads })
+    : undefined;
   const exclude = [inputs.labelColumn, ...inputs.sliceColumns];
-  const feedOptions = (m: LoadedModel) => ({ featureColumns: inputs.featureColumns, exclude, modelInput: m.input, file: files[0].path });
+  const feedOptions = (m: LoadedModel) => ({
+    featureColumns: inputs.featureColumns,
+    exclude,
+    modelInput: m.input,
+    file: files[0].path,
+  });
   const candidateFeeds = planFeeds(candidate.info, header, feedOptions(candidate));
   const baselineFeeds = baseline ? planFeeds(baseline.info, header, feedOptions(baseline)) : [];
 
   const task = await resolveTask(inputs, candidate, files, header, engine);
-  const space = task === 'classification' ? await classSpace(inputs, candidate, files, header, engine, warnings) : undefined;
+  const space =
+    task === 'classification'
+      ? await classSpace(inputs, candidate, files, header, engine, warnings)
+      : undefined;
   const positiveId = space ? positiveClass(inputs, space) : undefined;
   const slices = await sliceValues(inputs.sliceColumns, files, header, engine);
   assertKnownMetrics(gates, knownMetrics(task, space));
@@ -133,10 +157,11 @@ async function evaluate(inputs: ValidateModelInputs, gates: Gate[], engine: Engi
     : { name: inputs.labelColumn, as: 'float64' };
   const sliceReads: ColumnRead[] = slices.map((s) => ({ name: s.column, as: 'code', values: s.values }));
   const reads = [labelRead, ...sliceReads, ...featureReads];
-  const columnIndex = (feed: InputFeed, column: string) => reads.findIndex((r) => r.name === column && r.as === feed.as && r !== labelRead);
+  const columnIndex = (feed: InputFeed, column: string) =>
+    reads.findIndex((r) => r.name === column && r.as === feed.as && r !== labelRead);
 
   const ort = await loadOnnxRuntime(logger);
-  const predictorOptions = { task, space, positiveId };
+  const predictorOptions = { task, space };
   const predictors = [new Predictor(candidate, candidateFeeds, columnIndex, ort, predictorOptions)];
   if (baseline) predictors.push(new Predictor(baseline, baselineFeeds, columnIndex, ort, predictorOptions));
 
@@ -149,48 +174,74 @@ async function evaluate(inputs: ValidateModelInputs, gates: Gate[], engine: Engi
 
   const runBatch = async (batch: Parameters<Parameters<Batcher['add']>[2]>[0]) => {
     (yTrue as Growable<Int32Array | Float64Array>).push(batch.columns[0] as Int32Array | Float64Array);
-    sliceCodes.forEach((g, s) => g.push(batch.columns[1 + s] as Int32Array));
+    sliceCodes.forEach((g, s) => {
+      g.push(batch.columns[1 + s] as Int32Array);
+    });
     for (const p of predictors) await p.run(batch);
   };
 
-  await logger.group(`Running ${predictors.length === 2 ? 'the model and the baseline' : 'the model'} over ${files.length} file(s)`, async () => {
-    for (const file of files) {
-      let fileRows = 0;
-      for await (const chunk of engine.stream(file, header, reads)) {
-        const keep = missingCells(chunk, reads, file, inputs.missingValues, skipped);
-        await batcher.add(chunk, keep, runBatch);
-        fileRows += chunk.rows;
-        rowsRead += chunk.rows;
-        logger.progress('rows', rowsRead);
+  await logger.group(
+    `Running ${predictors.length === 2 ? 'the model and the baseline' : 'the model'} over ${files.length} file(s)`,
+    async () => {
+      for (const file of files) {
+        let fileRows = 0;
+        for await (const chunk of engine.stream(file, header, reads)) {
+          const keep = missingCells(chunk, reads, file, inputs.missingValues, skipped);
+          await batcher.add(chunk, keep, runBatch);
+          fileRows += chunk.rows;
+          rowsRead += chunk.rows;
+          logger.progress('rows', rowsRead);
+        }
+        if (fileRows === 0) {
+          throw new ConfigurationError('the file has a header but no data rows', file.path);
+        }
+        logger.info(`${file.path}: ${fileRows.toLocaleString('en-US')} rows`);
       }
-      if (fileRows === 0) {
-        throw new ConfigurationError('the file has a header but no data rows', file.path);
-      }
-      logger.info(`${file.path}: ${fileRows.toLocaleString('en-US')} rows`);
-    }
-    await batcher.flush(runBatch);
-  });
+      await batcher.flush(runBatch);
+    },
+  );
   const rows = yTrue.length;
   if (rows === 0) {
-    throw new ConfigurationError(`every one of the ${rowsRead} rows has an empty or NaN cell; nothing left to evaluate`, 'input "data"');
+    throw new ConfigurationError(
+      `every one of the ${rowsRead} rows has an empty or NaN cell; nothing left to evaluate`,
+      'input "data"',
+    );
   }
-  if (skipped.rows > 0) warnings.push(`${skipped.rows} of ${rowsRead} rows skipped for empty or NaN cells (missing-values: skip-row)`);
+  if (skipped.rows > 0)
+    warnings.push(
+      `${skipped.rows} of ${rowsRead} rows skipped for empty or NaN cells (missing-values: skip-row)`,
+    );
   const elapsed = (performance.now() - started) / 1000;
 
   const evaluation = space
     ? evaluateClassification(predictors, yTrue.view() as Int32Array, space, positiveId!, inputs)
     : evaluateRegression(predictors, yTrue.view() as Float64Array, inputs);
-  const sliceResults = slicesOf(slices, sliceCodes, evaluation.metricsOf, inputs.minSliceSize, predictors.length === 2);
+  const sliceResults = slicesOf(
+    slices,
+    sliceCodes,
+    evaluation.metricsOf,
+    inputs.minSliceSize,
+    predictors.length === 2,
+  );
 
   const results = evaluateGates(gates, {
     metrics: evaluation.metrics,
     baseline: evaluation.baselineMetrics,
-    slices: sliceResults.map((s) => ({ scope: s.scope, metrics: s.metrics, baseline: s.baseline, eligible: !s.small, reason: s.small ? `fewer than ${inputs.minSliceSize} rows` : undefined })),
+    slices: sliceResults.map((s) => ({
+      scope: s.scope,
+      metrics: s.metrics,
+      baseline: s.baseline,
+      eligible: !s.small,
+      reason: s.small ? `fewer than ${inputs.minSliceSize} rows` : undefined,
+    })),
     known: knownMetrics(task, space),
   });
   warnings.push(...evaluation.notes);
   const smallSlices = sliceResults.filter((s) => s.small);
-  if (smallSlices.length > 0) warnings.push(`${smallSlices.length} slice(s) under min-slice-size (${inputs.minSliceSize}) are reported but not gated: ${smallSlices.map((s) => s.scope.slice(6)).join(', ')}`);
+  if (smallSlices.length > 0)
+    warnings.push(
+      `${smallSlices.length} slice(s) under min-slice-size (${inputs.minSliceSize}) are reported but not gated: ${smallSlices.map((s) => s.scope.slice(6)).join(', ')}`,
+    );
 
   const report = buildReport({
     command: 'validate-model',
@@ -201,10 +252,25 @@ async function evaluate(inputs: ValidateModelInputs, gates: Gate[], engine: Engi
       task,
       model: describeModel(candidate, predictors[0], candidateFeeds),
       ...(baseline ? { baselineModel: describeModel(baseline, predictors[1], baselineFeeds) } : {}),
-      data: { files: files.map((f) => f.path), rowsRead, rowsEvaluated: rows, rowsSkipped: skipped.rows, skippedByColumn: skipped.byColumn, missingValues: inputs.missingValues },
+      data: {
+        files: files.map((f) => f.path),
+        rowsRead,
+        rowsEvaluated: rows,
+        rowsSkipped: skipped.rows,
+        skippedByColumn: skipped.byColumn,
+        missingValues: inputs.missingValues,
+      },
       ...evaluation.details,
       ...(baseline ? { baseline: evaluation.comparison } : {}),
-      ...(slices.length > 0 ? { slices: { columns: inputs.sliceColumns, minSliceSize: inputs.minSliceSize, results: sliceResults } } : {}),
+      ...(slices.length > 0
+        ? {
+            slices: {
+              columns: inputs.sliceColumns,
+              minSliceSize: inputs.minSliceSize,
+              results: sliceResults,
+            },
+          }
+        : {}),
       performance: {
         seconds: elapsed,
         rowsPerSecond: rowsRead / elapsed,
@@ -212,12 +278,19 @@ async function evaluate(inputs: ValidateModelInputs, gates: Gate[], engine: Engi
         batchSize,
         peakRssMb: process.resourceUsage().maxRSS / 1024,
       },
-      environment: { node: process.version, platform: `${process.platform}-${process.arch}`, engines: nativeEnginesInfo() },
+      environment: {
+        node: process.version,
+        platform: `${process.platform}-${process.arch}`,
+        engines: nativeEnginesInfo(),
+      },
     },
   });
   const outputs: Record<string, string> = { metrics: JSON.stringify(evaluation.metrics) };
-  for (const name of HEADLINE_OUTPUTS) outputs[name] = evaluation.metrics[name] == null ? '' : String(evaluation.metrics[name]);
-  logger.info(`Evaluated ${rows.toLocaleString('en-US')} rows in ${elapsed.toFixed(2)} s (${Math.round(rowsRead / elapsed).toLocaleString('en-US')} rows/s)`);
+  for (const name of HEADLINE_OUTPUTS)
+    outputs[name] = evaluation.metrics[name] == null ? '' : String(evaluation.metrics[name]);
+  logger.info(
+    `Evaluated ${rows.toLocaleString('en-US')} rows in ${elapsed.toFixed(2)} s (${Math.round(rowsRead / elapsed).toLocaleString('en-US')} rows/s)`,
+  );
   return { report, markdown: renderValidateModel(report), outputs };
 }
 
@@ -227,13 +300,22 @@ async function sharedHeader(files: DataFile[], engine: Engine): Promise<string[]
   for (const file of files.slice(1)) {
     const other = await engine.columns(file);
     if (other.join('\u0000') !== header.join('\u0000')) {
-      throw new ConfigurationError(`its columns (${other.join(', ')}) differ from ${files[0].path} (${header.join(', ')}); every data file must have the same header`, file.path);
+      throw new ConfigurationError(
+        `its columns (${other.join(', ')}) differ from ${files[0].path} (${header.join(', ')}); every data file must have the same header`,
+        file.path,
+      );
     }
   }
   return header;
 }
 
-async function resolveTask(inputs: ValidateModelInputs, model: LoadedModel, files: DataFile[], header: string[], engine: Engine) {
+async function resolveTask(
+  inputs: ValidateModelInputs,
+  model: LoadedModel,
+  files: DataFile[],
+  header: string[],
+  engine: Engine,
+) {
   if (inputs.task !== 'auto') return inputs.task;
   const o = model.outputs;
   if (o.label || o.probabilities) return 'classification';
@@ -249,14 +331,23 @@ export function sortLabels(labels: string[]): string[] {
   return [...labels].sort(numeric ? (a, b) => Number(a) - Number(b) : (a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
-async function classSpace(inputs: ValidateModelInputs, model: LoadedModel, files: DataFile[], header: string[], engine: Engine, warnings: string[]) {
+async function classSpace(
+  inputs: ValidateModelInputs,
+  model: LoadedModel,
+  files: DataFile[],
+  header: string[],
+  engine: Engine,
+  warnings: string[],
+) {
   const counts = await engine.valueCounts(files, header, inputs.labelColumn);
   const dataLabels = [...counts.keys()].filter((k): k is string => k !== null);
   const modelLabels = inputs.classLabels ?? model.outputs.classLabels;
   const classes = modelLabels ? [...modelLabels] : sortLabels(dataLabels);
   const unknown = dataLabels.filter((l) => !classes.includes(l));
   if (modelLabels && unknown.length > 0) {
-    warnings.push(`labels in the data that the model does not know: ${unknown.join(', ')} (${unknown.reduce((n, l) => n + counts.get(l)!, 0)} rows); they count as errors, and score-based metrics are not computed`);
+    warnings.push(
+      `labels in the data that the model does not know: ${unknown.join(', ')} (${unknown.reduce((n, l) => n + counts.get(l)!, 0)} rows); they count as errors, and score-based metrics are not computed`,
+    );
   }
   const scoreClasses = classes.length;
   const space = new ClassSpace([...classes, ...sortLabels(unknown)], scoreClasses);
@@ -266,7 +357,11 @@ async function classSpace(inputs: ValidateModelInputs, model: LoadedModel, files
 function positiveClass(inputs: ValidateModelInputs, space: ClassSpace): number {
   if (inputs.positiveLabel !== undefined) {
     const id = space.index.get(inputs.positiveLabel);
-    if (id === undefined) throw new ConfigurationError(`"${inputs.positiveLabel}" is not a class (classes: ${space.classes.join(', ')})`, 'input "positive-label"');
+    if (id === undefined)
+      throw new ConfigurationError(
+        `"${inputs.positiveLabel}" is not a class (classes: ${space.classes.join(', ')})`,
+        'input "positive-label"',
+      );
     return id;
   }
   return space.scoreClasses > 1 ? 1 : 0;
@@ -283,8 +378,21 @@ async function sliceValues(columns: string[], files: DataFile[], header: string[
 }
 
 const CLASSIFICATION_METRICS = [
-  'accuracy', 'balanced_accuracy', 'precision_macro', 'recall_macro', 'f1_macro', 'precision_micro', 'recall_micro', 'f1_micro',
-  'precision_weighted', 'recall_weighted', 'f1_weighted', 'roc_auc', 'pr_auc', 'log_loss', 'mcc',
+  'accuracy',
+  'balanced_accuracy',
+  'precision_macro',
+  'recall_macro',
+  'f1_macro',
+  'precision_micro',
+  'recall_micro',
+  'f1_micro',
+  'precision_weighted',
+  'recall_weighted',
+  'f1_weighted',
+  'roc_auc',
+  'pr_auc',
+  'log_loss',
+  'mcc',
 ];
 const BINARY_METRICS = ['precision', 'recall', 'f1'];
 const REGRESSION_METRICS = ['mae', 'mse', 'rmse', 'r2', 'mape', 'max_error', 'explained_variance'];
@@ -292,14 +400,25 @@ const REGRESSION_METRICS = ['mae', 'mse', 'rmse', 'r2', 'mape', 'max_error', 'ex
 function knownMetrics(task: 'classification' | 'regression', space?: ClassSpace): string[] {
   if (task === 'regression') return [...REGRESSION_METRICS, 'rows'];
   const perClass = space!.classes.flatMap((c) => ['precision', 'recall', 'f1'].map((m) => `${m}.${c}`));
-  return [...CLASSIFICATION_METRICS, ...(space!.scoreClasses === 2 ? BINARY_METRICS : []), ...perClass, 'rows'];
+  return [
+    ...CLASSIFICATION_METRICS,
+    ...(space!.scoreClasses === 2 ? BINARY_METRICS : []),
+    ...perClass,
+    'rows',
+  ];
 }
 
 /**
  * Checks the label and the features of every row of a chunk. Returns the rows to keep (null = all),
  * or throws for the first empty/NaN cell in file order when the policy is `error`.
  */
-function missingCells(chunk: Chunk, reads: ColumnRead[], file: DataFile, policy: 'error' | 'skip-row', skipped: { rows: number; byColumn: Record<string, number> }): Uint8Array | null {
+function missingCells(
+  chunk: Chunk,
+  reads: ColumnRead[],
+  file: DataFile,
+  policy: 'error' | 'skip-row',
+  skipped: { rows: number; byColumn: Record<string, number> },
+): Uint8Array | null {
   let keep: Uint8Array | null = null;
   // Columns are scanned one at a time, so the first bad cell of the chunk is the earliest over all columns.
   let first: { row: number; column: string; what: string } | undefined;
@@ -308,10 +427,19 @@ function missingCells(chunk: Chunk, reads: ColumnRead[], file: DataFile, policy:
     const isSlice = c > 0 && read.as === 'code';
     if (isSlice) return; // an empty slice value is a slice of its own, not a missing cell
     for (let i = 0; i < chunk.rows; i++) {
-      const missing = column.as === 'code' ? column.data[i] < 0 : column.nulls?.[i] === 1 || ((column.as === 'float32' || column.as === 'float64') && Number.isNaN(column.data[i]));
+      const missing =
+        column.as === 'code'
+          ? column.data[i] < 0
+          : column.nulls?.[i] === 1 ||
+            ((column.as === 'float32' || column.as === 'float64') && Number.isNaN(column.data[i]));
       if (!missing) continue;
       if (policy === 'error') {
-        if (!first || i < first.row) first = { row: i, column: read.name, what: column.as === 'code' || column.nulls?.[i] === 1 ? 'is empty' : 'is NaN' };
+        if (!first || i < first.row)
+          first = {
+            row: i,
+            column: read.name,
+            what: column.as === 'code' || column.nulls?.[i] === 1 ? 'is empty' : 'is NaN',
+          };
         break;
       }
       keep ??= new Uint8Array(chunk.rows).fill(1);
@@ -323,7 +451,10 @@ function missingCells(chunk: Chunk, reads: ColumnRead[], file: DataFile, policy:
     }
   });
   if (first) {
-    throw new ConfigurationError(`column "${first.column}" ${first.what}; fill it, or set missing-values: skip-row to drop such rows (they are counted in the report)`, `${file.path}, line ${chunk.firstRow + first.row + 2}`);
+    throw new ConfigurationError(
+      `column "${first.column}" ${first.what}; fill it, or set missing-values: skip-row to drop such rows (they are counted in the report)`,
+      `${file.path}, line ${chunk.firstRow + first.row + 2}`,
+    );
   }
   return keep;
 }
@@ -332,25 +463,46 @@ interface Evaluation {
   metrics: Record<string, number | null>;
   baselineMetrics?: Record<string, number | null>;
   /** Metrics of a subset of rows (a slice), for the candidate and the baseline. */
-  metricsOf: (rows: Int32Array) => { metrics: Record<string, number | null>; baseline?: Record<string, number | null> };
+  metricsOf: (rows: Int32Array) => {
+    metrics: Record<string, number | null>;
+    baseline?: Record<string, number | null>;
+  };
   details: Record<string, unknown>;
   comparison?: unknown;
   notes: string[];
 }
 
-function evaluateClassification(predictors: Predictor[], yTrue: Int32Array, space: ClassSpace, positiveId: number, inputs: ValidateModelInputs): Evaluation {
+function evaluateClassification(
+  predictors: Predictor[],
+  yTrue: Int32Array,
+  space: ClassSpace,
+  positiveId: number,
+  inputs: ValidateModelInputs,
+): Evaluation {
   const inputOf = (p: Predictor, rows?: Int32Array): ClassificationInput => {
     const yPred = p.predicted.view() as Int32Array;
     const proba = p.proba?.view();
     const c = space.scoreClasses;
-    if (!rows) return { classes: space.classes, scoreClasses: c, yTrue, yPred, proba, positiveIndex: positiveId };
-    const sub = { t: new Int32Array(rows.length), p: new Int32Array(rows.length), s: proba ? new Float32Array(rows.length * c) : undefined };
+    if (!rows)
+      return { classes: space.classes, scoreClasses: c, yTrue, yPred, proba, positiveIndex: positiveId };
+    const sub = {
+      t: new Int32Array(rows.length),
+      p: new Int32Array(rows.length),
+      s: proba ? new Float32Array(rows.length * c) : undefined,
+    };
     rows.forEach((r, i) => {
       sub.t[i] = yTrue[r];
       sub.p[i] = yPred[r];
       if (sub.s) sub.s.set(proba!.subarray(r * c, r * c + c), i * c);
     });
-    return { classes: space.classes, scoreClasses: c, yTrue: sub.t, yPred: sub.p, proba: sub.s, positiveIndex: positiveId };
+    return {
+      classes: space.classes,
+      scoreClasses: c,
+      yTrue: sub.t,
+      yPred: sub.p,
+      proba: sub.s,
+      positiveIndex: positiveId,
+    };
   };
   const withRows = (m: Record<string, number | null>, n: number) => ({ ...m, rows: n });
   const main = classificationMetrics(inputOf(predictors[0]));
@@ -359,7 +511,9 @@ function evaluateClassification(predictors: Predictor[], yTrue: Int32Array, spac
     metrics: withRows(main.metrics, yTrue.length),
     metricsOf: (rows) => ({
       metrics: withRows(classificationMetrics(inputOf(predictors[0], rows)).metrics, rows.length),
-      baseline: predictors[1] ? withRows(classificationMetrics(inputOf(predictors[1], rows)).metrics, rows.length) : undefined,
+      baseline: predictors[1]
+        ? withRows(classificationMetrics(inputOf(predictors[1], rows)).metrics, rows.length)
+        : undefined,
     }),
     details: {
       classes: space.classes,
@@ -390,7 +544,11 @@ function evaluateClassification(predictors: Predictor[], yTrue: Int32Array, spac
   return evaluation;
 }
 
-function evaluateRegression(predictors: Predictor[], yTrue: Float64Array, inputs: ValidateModelInputs): Evaluation {
+function evaluateRegression(
+  predictors: Predictor[],
+  yTrue: Float64Array,
+  inputs: ValidateModelInputs,
+): Evaluation {
   const predOf = (p: Predictor) => p.predicted.view() as Float64Array;
   const subset = (a: Float64Array, rows: Int32Array) => Float64Array.from(rows, (r) => a[r]);
   const withRows = (m: Record<string, number | null>, n: number) => ({ ...m, rows: n });
@@ -401,7 +559,9 @@ function evaluateRegression(predictors: Predictor[], yTrue: Float64Array, inputs
       const t = subset(yTrue, rows);
       return {
         metrics: withRows(regressionMetrics(t, subset(predOf(predictors[0]), rows)).metrics, rows.length),
-        baseline: predictors[1] ? withRows(regressionMetrics(t, subset(predOf(predictors[1]), rows)).metrics, rows.length) : undefined,
+        baseline: predictors[1]
+          ? withRows(regressionMetrics(t, subset(predOf(predictors[1]), rows)).metrics, rows.length)
+          : undefined,
       };
     },
     details: {},
@@ -412,7 +572,9 @@ function evaluateRegression(predictors: Predictor[], yTrue: Float64Array, inputs
     evaluation.baselineMetrics = withRows(base.metrics, yTrue.length);
     evaluation.comparison = {
       metrics: base.metrics,
-      intervals: compareRegression(yTrue, predOf(predictors[0]), predOf(predictors[1]), { resamples: inputs.bootstrapResamples }),
+      intervals: compareRegression(yTrue, predOf(predictors[0]), predOf(predictors[1]), {
+        resamples: inputs.bootstrapResamples,
+      }),
     };
   }
   return evaluation;
@@ -445,7 +607,15 @@ function slicesOf(
     for (const [value, rows] of groups) {
       if (rows.length === 0) continue;
       const m = metricsOf(Int32Array.from(rows));
-      results.push({ scope: `slice:${slice.column}=${value}`, column: slice.column, value, rows: rows.length, small: rows.length < minSize, metrics: m.metrics, ...(hasBaseline ? { baseline: m.baseline } : {}) });
+      results.push({
+        scope: `slice:${slice.column}=${value}`,
+        column: slice.column,
+        value,
+        rows: rows.length,
+        small: rows.length < minSize,
+        metrics: m.metrics,
+        ...(hasBaseline ? { baseline: m.baseline } : {}),
+      });
     }
   });
   return results;

@@ -6,7 +6,13 @@ export interface Batch {
   columns: BatchColumn[];
 }
 
-export type BatchColumn = Float32Array | Float64Array | BigInt64Array | Uint8Array | Int32Array | (string | null)[];
+export type BatchColumn =
+  | Float32Array
+  | Float64Array
+  | BigInt64Array
+  | Uint8Array
+  | Int32Array
+  | (string | null)[];
 
 function allocate(read: ColumnRead, size: number): BatchColumn {
   switch (read.as) {
@@ -34,7 +40,7 @@ export class Batcher {
   private filled = 0;
 
   constructor(
-    private readonly reads: ColumnRead[],
+    reads: ColumnRead[],
     readonly size: number,
   ) {
     this.buffers = reads.map((r) => allocate(r, size));

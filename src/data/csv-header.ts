@@ -26,7 +26,10 @@ export async function readCsvHeader(file: DataFile): Promise<string[]> {
   let text = head.toString('utf8');
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   if (text.trim() === '') {
-    throw new ConfigurationError('the file is empty: expected a header row and at least one data row', file.path);
+    throw new ConfigurationError(
+      'the file is empty: expected a header row and at least one data row',
+      file.path,
+    );
   }
   return splitRecord(firstRecord(text), file.format === 'tsv' ? '\t' : ',');
 }

@@ -26,7 +26,13 @@ export interface Chunk {
   columns: ColumnData[];
 }
 
-const SQL_TYPE = { float32: 'FLOAT', float64: 'DOUBLE', int64: 'BIGINT', bool: 'BOOLEAN', text: 'VARCHAR' } as const;
+const SQL_TYPE = {
+  float32: 'FLOAT',
+  float64: 'DOUBLE',
+  int64: 'BIGINT',
+  bool: 'BOOLEAN',
+  text: 'VARCHAR',
+} as const;
 
 const literal = (s: string) => `'${s.replaceAll("'", "''")}'`;
 const ident = (s: string) => `"${s.replaceAll('"', '""')}"`;
@@ -61,7 +67,8 @@ export class Engine {
       const seen = new Set<string>();
       names.forEach((name, i) => {
         if (name === '') throw new ConfigurationError(`column ${i + 1} of the header has no name`, file.path);
-        if (seen.has(name)) throw new ConfigurationError(`the header names column "${name}" twice`, file.path);
+        if (seen.has(name))
+          throw new ConfigurationError(`the header names column "${name}" twice`, file.path);
         seen.add(name);
       });
       return names;
@@ -77,7 +84,11 @@ export class Engine {
   }
 
   /** Distinct values of a column across files with their counts (null = empty cell). */
-  async valueCounts(files: DataFile[], header: string[], column: string): Promise<Map<string | null, number>> {
+  async valueCounts(
+    files: DataFile[],
+    header: string[],
+    column: string,
+  ): Promise<Map<string | null, number>> {
     const counts = new Map<string | null, number>();
     for (const file of files) {
       const sql = `SELECT CAST(${ident(column)} AS VARCHAR), count(*) FROM ${this.source(file, header, [])} GROUP BY ALL`;
@@ -90,7 +101,12 @@ export class Engine {
   }
 
   /** Up to `max` distinct non-empty values of a column across files; null when there are more. */
-  async fewDistinct(files: DataFile[], header: string[], column: string, max: number): Promise<string[] | null> {
+  async fewDistinct(
+    files: DataFile[],
+    header: string[],
+    column: string,
+    max: number,
+  ): Promise<string[] | null> {
     const values = new Set<string>();
     for (const file of files) {
       const sql = `SELECT DISTINCT CAST(${ident(column)} AS VARCHAR) AS v FROM ${this.source(file, header, [])} WHERE v IS NOT NULL LIMIT ${max + 1}`;
@@ -139,7 +155,9 @@ export class Engine {
     if (file.format === 'parquet') return `read_parquet(${literal(file.path)})`;
     const types = new Map(typed);
     // Every column is declared so that DuckDB never guesses; unread ones stay text (projection skips them).
-    const columns = header.map((name) => `${literal(name)}: ${literal(types.get(name) ?? 'VARCHAR')}`).join(', ');
+    const columns = header
+      .map((name) => `${literal(name)}: ${literal(types.get(name) ?? 'VARCHAR')}`)
+      .join(', ');
     const options = [
       'header = true',
       'auto_detect = false',
@@ -163,7 +181,10 @@ export class Engine {
 
 /** Reads a DuckDB vector's backing storage directly: per-item accessors would cost a call per cell. */
 function columnData(read: ColumnRead, vector: DuckDBVector, rows: number): ColumnData {
-  const raw = vector as unknown as { items?: ArrayLike<unknown>; validity?: { data?: unknown; itemValid(i: number): boolean } };
+  const raw = vector as unknown as {
+    items?: ArrayLike<unknown>;
+    validity?: { data?: unknown; itemValid(i: number): boolean };
+  };
   const nulls = nullMask(raw.validity, rows);
   switch (read.as) {
     case 'float32':
@@ -189,7 +210,7 @@ function columnData(read: ColumnRead, vector: DuckDBVector, rows: number): Colum
 
 function nullMask(validity: { data?: unknown; itemValid(i: number): boolean } | undefined, rows: number) {
   // DuckDB leaves the validity mask unallocated when every value in the vector is valid.
-  if (!validity || !validity.data) return null;
+  if (!validity?.data) return null;
   let mask: Uint8Array | null = null;
   for (let i = 0; i < rows; i++) {
     if (!validity.itemValid(i)) {
@@ -205,7 +226,9 @@ export function dataError(e: unknown, file: DataFile): ConfigurationError {
   const message = e instanceof Error ? e.message : String(e);
   const line = /CSV Error on Line: (\d+)/.exec(message)?.[1];
   const where = line ? `${file.path}, line ${line}` : file.path;
-  const conversion = /converting column "([^"]+)"\. Could not convert string "([^"]*)" to '(\w+)'/.exec(message);
+  const conversion = /converting column "([^"]+)"\. Could not convert string "([^"]*)" to '(\w+)'/.exec(
+    message,
+  );
   if (conversion) {
     const [, column, value, type] = conversion;
     return new ConfigurationError(
@@ -221,7 +244,8 @@ export function dataError(e: unknown, file: DataFile): ConfigurationError {
     );
   }
   if (/No files found/.test(message)) return new ConfigurationError('file not found', file.path);
-  if (/gzip|GZIP/.test(message)) return new ConfigurationError(`cannot decompress: ${firstLine(message)}`, where);
+  if (/gzip|GZIP/.test(message))
+    return new ConfigurationError(`cannot decompress: ${firstLine(message)}`, where);
   if (/parquet|Parquet|magic bytes/.test(message) && file.format === 'parquet') {
     return new ConfigurationError(`not a readable Parquet file: ${firstLine(message)}`, where);
   }

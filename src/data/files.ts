@@ -27,14 +27,24 @@ export function formatOf(path: string): { format: DataFormat; gzip: boolean } {
  * order given and sorted within a glob, so that row numbers and reports are reproducible.
  */
 export async function expandDataInput(spec: string[], engine: Engine, input = 'data'): Promise<DataFile[]> {
-  if (spec.length === 0) throw new ConfigurationError('no data file given: set it to a CSV/TSV/Parquet path or glob', `input "${input}"`);
+  if (spec.length === 0)
+    throw new ConfigurationError(
+      'no data file given: set it to a CSV/TSV/Parquet path or glob',
+      `input "${input}"`,
+    );
   const files: DataFile[] = [];
   for (const entry of spec) {
     const paths = GLOB_CHARS.test(entry) ? await engine.glob(resolve(entry)) : [resolve(entry)];
-    if (paths.length === 0) throw new ConfigurationError(`the pattern "${entry}" matches no file`, `input "${input}"`);
+    if (paths.length === 0)
+      throw new ConfigurationError(`the pattern "${entry}" matches no file`, `input "${input}"`);
     for (const path of paths.sort()) {
-      if (!existsSync(path)) throw new ConfigurationError(`file not found: ${entry}; check the path (relative paths are resolved from ${process.cwd()})`, `input "${input}"`);
-      if (!statSync(path).isFile()) throw new ConfigurationError(`${entry} is not a file`, `input "${input}"`);
+      if (!existsSync(path))
+        throw new ConfigurationError(
+          `file not found: ${entry}; check the path (relative paths are resolved from ${process.cwd()})`,
+          `input "${input}"`,
+        );
+      if (!statSync(path).isFile())
+        throw new ConfigurationError(`${entry} is not a file`, `input "${input}"`);
       if (!files.some((f) => f.path === path)) files.push({ path, ...formatOf(path) });
     }
   }

@@ -11,6 +11,7 @@ export {
   compareClassification,
   compareRegression,
   DEFAULT_RESAMPLES,
+  defaultResamples,
   type Interval,
   type McNemarResult,
   type MetricPair,

@@ -122,7 +122,10 @@ export function accumulateRegression(prepared: PreparedRegression, weights: Uint
     errorSquares += w * ce * ce;
     trueSum += w * ct;
     trueSquares += w * ct * ct;
-    if (w > 0 && a > maxError) maxError = a;
+    // A row left out of the resample must not set the maximum; written without a branch on w, which a
+    // Poisson weight makes unpredictable.
+    const counted = Math.min(w, 1) * a;
+    if (counted > maxError) maxError = counted;
   }
   return {
     weight,

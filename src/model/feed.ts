@@ -1,5 +1,5 @@
-import { ConfigurationError } from '../errors.js';
 import type { ColumnRead } from '../data/engine.js';
+import { ConfigurationError } from '../errors.js';
 import type { ModelInfo, ValueInfo } from './onnx.js';
 
 export type FeedType = 'float32' | 'float64' | 'int64' | 'text' | 'bool';
@@ -72,14 +72,21 @@ function matrixFeed(input: ValueInfo, header: string[], options: FeedOptions): I
     );
   }
   if (rank(input) !== null && rank(input) !== 2) {
-    throw new ConfigurationError(`the model's input "${input.name}" has rank ${rank(input)}; mlgate feeds tabular [N, F] inputs`, where);
+    throw new ConfigurationError(
+      `the model's input "${input.name}" has rank ${rank(input)}; mlgate feeds tabular [N, F] inputs`,
+      where,
+    );
   }
   return { input: input.name, columns, ...feedType(input, where), dims: 'matrix' };
 }
 
 function feedType(input: ValueInfo, where: string) {
   const feed = FEED_OF[input.elemType ?? 'float32'];
-  if (!feed) throw new ConfigurationError(`the model's input "${input.name}" has element type ${input.elemType}, which mlgate cannot feed from a CSV`, where);
+  if (!feed)
+    throw new ConfigurationError(
+      `the model's input "${input.name}" has element type ${input.elemType}, which mlgate cannot feed from a CSV`,
+      where,
+    );
   return feed;
 }
 
@@ -95,7 +102,8 @@ export function readsFor(feeds: InputFeed[]): ColumnRead[] {
   const reads: ColumnRead[] = [];
   for (const feed of feeds) {
     for (const name of feed.columns) {
-      if (!reads.some((r) => r.name === name && r.as === feed.as)) reads.push({ name, as: feed.as } as ColumnRead);
+      if (!reads.some((r) => r.name === name && r.as === feed.as))
+        reads.push({ name, as: feed.as } as ColumnRead);
     }
   }
   return reads;

@@ -48,7 +48,15 @@ export interface ModelInfo {
 export class NotOnnxError extends Error {}
 
 export function parseModel(bytes: Uint8Array): ModelInfo {
-  const info: ModelInfo = { irVersion: 0, producer: '', opsets: [], inputs: [], outputs: [], nodes: [], externalData: [] };
+  const info: ModelInfo = {
+    irVersion: 0,
+    producer: '',
+    opsets: [],
+    inputs: [],
+    outputs: [],
+    nodes: [],
+    externalData: [],
+  };
   let sawGraph = false;
   try {
     for (const f of fields(bytes)) {
@@ -102,7 +110,8 @@ function initializerNames(graph: Uint8Array): string[] {
 }
 
 function readFunction(bytes: Uint8Array, info: ModelInfo) {
-  for (const f of fields(bytes)) if (f.number === 7 && f.wireType === 2) info.nodes.push(readNode(f.bytes, info));
+  for (const f of fields(bytes))
+    if (f.number === 7 && f.wireType === 2) info.nodes.push(readNode(f.bytes, info));
 }
 
 function readNode(bytes: Uint8Array, info: ModelInfo): NodeInfo {

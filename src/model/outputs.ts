@@ -61,5 +61,7 @@ function producerOf(nodes: NodeInfo[], name: string): string | undefined {
 
 /** Output names to fetch from onnxruntime (never a seq(map): onnxruntime-node cannot return one). */
 export function fetchNames(plan: OutputPlan): string[] {
-  return [plan.label?.name, plan.probabilities?.name, plan.scores?.name].filter((n): n is string => Boolean(n));
+  return [plan.label?.name, plan.probabilities?.name, plan.scores?.name].filter((n): n is string =>
+    Boolean(n),
+  );
 }

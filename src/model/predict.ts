@@ -14,7 +14,9 @@ export class ClassSpace {
     /** How many leading classes the candidate model scores (its probability columns). */
     readonly scoreClasses: number,
   ) {
-    classes.forEach((c, i) => this.index.set(c, i));
+    classes.forEach((c, i) => {
+      this.index.set(c, i);
+    });
   }
   /** The id of a label, adding it when a model predicts one the space has not seen. */
   idOf(label: string): number {
@@ -73,8 +75,6 @@ export class Growable<T extends Float32Array | Float64Array | Int32Array | Uint8
 export interface PredictorOptions {
   task: 'classification' | 'regression';
   space?: ClassSpace;
-  /** For a single binary score: which class id the score is for (default the second class). */
-  positiveId?: number;
 }
 
 /** Runs one model over batches and keeps its predictions (class ids + probabilities, or values). */
@@ -95,7 +95,9 @@ export class Predictor {
     private readonly options: PredictorOptions,
   ) {
     this.predicted =
-      options.task === 'regression' ? new Growable((n) => new Float64Array(n)) : new Growable((n) => new Int32Array(n));
+      options.task === 'regression'
+        ? new Growable((n) => new Float64Array(n))
+        : new Growable((n) => new Int32Array(n));
   }
 
   async run(batch: Batch): Promise<void> {
@@ -106,7 +108,10 @@ export class Predictor {
     try {
       out = await this.model.session.run(feeds, this.fetches());
     } catch (e) {
-      throw new ConfigurationError(`onnxruntime failed to run the model: ${(e as Error).message.split('\n')[0]}`, `input "${this.model.input}"`);
+      throw new ConfigurationError(
+        `onnxruntime failed to run the model: ${(e as Error).message.split('\n')[0]}`,
+        `input "${this.model.input}"`,
+      );
     }
     this.inferenceNs += process.hrtime.bigint() - start;
     if (this.options.task === 'regression') this.readRegression(out, batch.rows);
@@ -123,9 +128,15 @@ export class Predictor {
     const width = feed.columns.length;
     const dims = feed.dims === 'matrix' ? [n, width] : feed.dims === 'column' ? [n, 1] : [n];
     const columns = feed.columns.map((c) => batch.columns[this.columnIndex(feed, c)]);
-    if (feed.as === 'text') return new this.ort.Tensor('string', (columns[0] as (string | null)[]).map((s) => s ?? ''), dims);
+    if (feed.as === 'text')
+      return new this.ort.Tensor(
+        'string',
+        (columns[0] as (string | null)[]).map((s) => s ?? ''),
+        dims,
+      );
     if (feed.as === 'bool') return new this.ort.Tensor('bool', columns[0] as Uint8Array, dims);
-    if (width === 1 && feed.tensorType !== 'int32') return new this.ort.Tensor(feed.tensorType, columns[0] as any, dims);
+    if (width === 1 && feed.tensorType !== 'int32')
+      return new this.ort.Tensor(feed.tensorType, columns[0] as any, dims);
     const out =
       feed.tensorType === 'float32'
         ? new Float32Array(n * width)
@@ -137,7 +148,8 @@ export class Predictor {
     // Columns arrive column-major from the data engine; the model takes rows.
     for (let j = 0; j < width; j++) {
       const col = columns[j] as any;
-      if (feed.tensorType === 'int32') for (let i = 0; i < n; i++) (out as Int32Array)[i * width + j] = Number(col[i]);
+      if (feed.tensorType === 'int32')
+        for (let i = 0; i < n; i++) (out as Int32Array)[i * width + j] = Number(col[i]);
       else for (let i = 0; i < n; i++) (out as any)[i * width + j] = col[i];
     }
     return new this.ort.Tensor(feed.tensorType, out as any, dims);
@@ -145,7 +157,11 @@ export class Predictor {
 
   private readRegression(out: InferenceSession.ReturnType, rows: number) {
     const name = this.model.outputs.scores?.name ?? this.model.outputs.probabilities?.name;
-    if (!name) throw new ConfigurationError('the model has no numeric output to read a regression value from', `input "${this.model.input}"`);
+    if (!name)
+      throw new ConfigurationError(
+        'the model has no numeric output to read a regression value from',
+        `input "${this.model.input}"`,
+      );
     const data = out[name].data as Float32Array | Float64Array;
     if (data.length !== rows) {
       throw new ConfigurationError(
@@ -185,19 +201,22 @@ export class Predictor {
     this.predicted.commit(rows);
   }
 
-  /** A single score per row is the positive class's: a probability, or a logit when outside [0, 1]. */
+  /**
+   * A single score per row is the second class's (in class-labels order), a probability or a logit when
+   * outside [0, 1]. Not positive-label's: that only picks the class binary metrics are reported for.
+   */
   private binaryToTwoColumns(scores: Float32Array | Float64Array): Float32Array {
     if (!this.interpretation) {
-      const probability = scores.every((s) => s >= 0 && s <= 1) || this.model.outputs.scores?.producer === 'Sigmoid';
+      const probability =
+        scores.every((s) => s >= 0 && s <= 1) || this.model.outputs.scores?.producer === 'Sigmoid';
       this.interpretation = probability ? 'binary probability' : 'binary logit (sigmoid applied)';
     }
     const logit = this.interpretation === 'binary logit (sigmoid applied)';
-    const pos = this.options.positiveId ?? 1;
     const out = new Float32Array(scores.length * 2);
     for (let i = 0; i < scores.length; i++) {
       const p = logit ? 1 / (1 + Math.exp(-scores[i])) : scores[i];
-      out[i * 2 + pos] = p;
-      out[i * 2 + (1 - pos)] = 1 - p;
+      out[i * 2 + 1] = p;
+      out[i * 2] = 1 - p;
     }
     return out;
   }
@@ -207,7 +226,8 @@ export class Predictor {
     if (!this.interpretation) {
       const producer = this.model.outputs.scores?.producer;
       this.interpretation =
-        producer === 'Softmax' || (producer !== 'Gemm' && producer !== 'MatMul' && producer !== 'Add' && rowsSumToOne(scores, c))
+        producer === 'Softmax' ||
+        (producer !== 'Gemm' && producer !== 'MatMul' && producer !== 'Add' && rowsSumToOne(scores, c))
           ? 'probabilities'
           : 'logits (softmax applied)';
     }

@@ -25,7 +25,10 @@ export interface ActionSpec {
  */
 export function actionSpecPath(command: string, from = import.meta.url): string {
   const here = dirname(fileURLToPath(from));
-  const candidates = [join(here, '..', 'action.yml'), join(here, '..', '..', 'actions', command, 'action.yml')];
+  const candidates = [
+    join(here, '..', 'action.yml'),
+    join(here, '..', '..', 'actions', command, 'action.yml'),
+  ];
   const found = candidates.find((p) => existsSync(p) && isActionOf(p, command));
   if (!found) throw new Error(`action.yml for ${command} not found (looked in ${candidates.join(', ')})`);
   return found;

@@ -54,5 +54,7 @@ export async function execute<I>(command: Command<I>, raw: RawInputs, logger: Lo
 }
 
 export function errorMessage(error: Error): string {
-  return error instanceof ConfigurationError ? error.message : `internal error (a bug in mlgate, please report it): ${error.message}`;
+  return error instanceof ConfigurationError
+    ? error.message
+    : `internal error (a bug in mlgate, please report it): ${error.message}`;
 }

@@ -1,11 +1,11 @@
 import * as core from '@actions/core';
 import { ExitCode } from '../errors.js';
 import type { Annotation, Logger } from '../logging.js';
-import type { Command } from './command.js';
 import { loadActionSpec } from './action-spec.js';
+import type { Command } from './command.js';
+import { publishComment } from './comment.js';
 import { errorMessage, execute } from './execute.js';
 import type { RawInputs } from './inputs.js';
-import { publishComment } from './comment.js';
 
 /** Inputs as the runner passes them (INPUT_<NAME>), falling back to action.yml's default when absent. */
 export function runnerInputs(command: string, env: NodeJS.ProcessEnv = process.env): RawInputs {
@@ -40,7 +40,9 @@ export class RunnerLogger implements Logger {
     const now = Date.now();
     if (now - this.lastProgress < 10_000) return;
     this.lastProgress = now;
-    core.info(`${label}: ${done.toLocaleString('en-US')}${total ? ` / ${total.toLocaleString('en-US')}` : ''}`);
+    core.info(
+      `${label}: ${done.toLocaleString('en-US')}${total ? ` / ${total.toLocaleString('en-US')}` : ''}`,
+    );
   }
 }
 
@@ -58,10 +60,14 @@ export async function runAction<I>(command: Command<I>): Promise<void> {
 
   const outcome = await execute(command, raw, logger);
   if (outcome.reportPath) core.setOutput('report-path', outcome.reportPath);
-  core.setOutput('passed', String(outcome.exitCode === ExitCode.Passed && (outcome.result?.report.passed ?? false)));
+  core.setOutput(
+    'passed',
+    String(outcome.exitCode === ExitCode.Passed && (outcome.result?.report.passed ?? false)),
+  );
 
   if (outcome.error) {
-    if (!(outcome.error.name === 'ConfigurationError') && outcome.error.stack) core.debug(outcome.error.stack);
+    if (!(outcome.error.name === 'ConfigurationError') && outcome.error.stack)
+      core.debug(outcome.error.stack);
     core.setFailed(errorMessage(outcome.error));
     process.exitCode = outcome.exitCode;
     return;
@@ -69,15 +75,20 @@ export async function runAction<I>(command: Command<I>): Promise<void> {
   const { result, common } = outcome as Required<typeof outcome>;
   for (const [name, value] of Object.entries(result.outputs)) core.setOutput(name, value);
   for (const gate of result.report.gates.filter((g) => !g.passed)) {
-    core.error(`${gate.expression} (${gate.scope}): actual ${gate.actual ?? 'n/a'}, threshold ${gate.threshold ?? 'n/a'}${gate.reason ? `, ${gate.reason}` : ''}`, {
-      title: `Gate failed (mlgate ${command.name})`,
-    });
+    core.error(
+      `${gate.expression} (${gate.scope}): actual ${gate.actual ?? 'n/a'}, threshold ${gate.threshold ?? 'n/a'}${gate.reason ? `, ${gate.reason}` : ''}`,
+      {
+        title: `Gate failed (mlgate ${command.name})`,
+      },
+    );
   }
   if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(result.markdown, true).write();
   if (common.comment) await publishComment(command.name, result.markdown, common.githubToken, logger);
   if (outcome.exitCode === ExitCode.GateFailed) {
     const failed = result.report.gates.filter((g) => !g.passed).length;
-    core.setFailed(`${failed} gate${failed === 1 ? '' : 's'} failed; see the job summary or ${outcome.reportPath}`);
+    core.setFailed(
+      `${failed} gate${failed === 1 ? '' : 's'} failed; see the job summary or ${outcome.reportPath}`,
+    );
   }
   process.exitCode = outcome.exitCode;
 }

@@ -53,7 +53,10 @@ export const input = {
   choice<T extends string>(raw: RawInputs, name: string, choices: readonly T[]): T {
     const value = raw.get(name).trim().toLowerCase();
     if (!choices.includes(value as T)) {
-      throw new ConfigurationError(`expected one of ${choices.join(', ')}, got "${raw.get(name)}"`, where(name));
+      throw new ConfigurationError(
+        `expected one of ${choices.join(', ')}, got "${raw.get(name)}"`,
+        where(name),
+      );
     }
     return value as T;
   },

@@ -7,7 +7,8 @@ import type { Command } from './command.js';
 import { errorMessage, execute } from './execute.js';
 import type { RawInputs } from './inputs.js';
 
-const color = (code: number) => (s: string) => (process.stdout.isTTY && !process.env.NO_COLOR ? `\x1b[${code}m${s}\x1b[0m` : s);
+const color = (code: number) => (s: string) =>
+  process.stdout.isTTY && !process.env.NO_COLOR ? `\x1b[${code}m${s}\x1b[0m` : s;
 const red = color(31);
 const green = color(32);
 const dim = color(2);
@@ -42,7 +43,9 @@ export class TerminalLogger implements Logger {
     if (now - this.lastProgress < 100) return;
     this.lastProgress = now;
     const pct = total ? ` (${Math.floor((100 * done) / total)}%)` : '';
-    this.out.write(`\r  ${label}: ${done.toLocaleString('en-US')}${total ? ` / ${total.toLocaleString('en-US')}` : ''}${pct}\x1b[K`);
+    this.out.write(
+      `\r  ${label}: ${done.toLocaleString('en-US')}${total ? ` / ${total.toLocaleString('en-US')}` : ''}${pct}\x1b[K`,
+    );
     this.progressShown = true;
   }
   private line(text: string) {
@@ -60,7 +63,8 @@ export function parseFlags(argv: string[], spec: ActionSpec): Map<string, string
   const names = Object.keys(spec.inputs);
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    if (!arg.startsWith('--')) throw new ConfigurationError(`unexpected argument "${arg}"; inputs are given as --name value`);
+    if (!arg.startsWith('--'))
+      throw new ConfigurationError(`unexpected argument "${arg}"; inputs are given as --name value`);
     let name = arg.slice(2);
     let value: string | undefined;
     const eq = name.indexOf('=');
@@ -70,7 +74,9 @@ export function parseFlags(argv: string[], spec: ActionSpec): Map<string, string
     }
     if (!names.includes(name)) {
       const closest = [...names].sort((a, b) => editDistance(name, a) - editDistance(name, b))[0];
-      throw new ConfigurationError(`unknown flag --${name}${closest ? ` (did you mean --${closest}?)` : ''}; run with --help for the list`);
+      throw new ConfigurationError(
+        `unknown flag --${name}${closest ? ` (did you mean --${closest}?)` : ''}; run with --help for the list`,
+      );
     }
     if (value === undefined) {
       const next = argv[i + 1];
@@ -94,7 +100,11 @@ export function terminalInputs(flags: Map<string, string>, spec: ActionSpec, env
 }
 
 export function helpText(command: string, spec: ActionSpec): string {
-  const lines = [`mlgate ${command}: ${spec.description}`, '', 'Inputs (flags are the action.yml input names):'];
+  const lines = [
+    `mlgate ${command}: ${spec.description}`,
+    '',
+    'Inputs (flags are the action.yml input names):',
+  ];
   for (const [name, input] of Object.entries(spec.inputs)) {
     const def = input.default && !input.default.startsWith('${{') ? ` [default: ${input.default}]` : '';
     lines.push(`  --${name}${input.required ? ' (required)' : ''}${def}`, `      ${input.description}`);
@@ -115,7 +125,9 @@ export function renderTerminal(report: Report, reportPath: string): string {
     const status = g.passed ? green('PASS') : red('FAIL');
     const scope = g.scope === 'overall' ? '' : ` [${g.scope}]`;
     const reason = g.reason ? `  ${dim(g.reason)}` : '';
-    lines.push(`  ${status}  ${g.expression.padEnd(width)}  actual ${fmt(g.actual)}  threshold ${fmt(g.threshold)}${scope}${reason}`);
+    lines.push(
+      `  ${status}  ${g.expression.padEnd(width)}  actual ${fmt(g.actual)}  threshold ${fmt(g.threshold)}${scope}${reason}`,
+    );
   }
   const metrics = Object.entries(report.metrics).filter(([k]) => !k.includes('.'));
   if (metrics.length) lines.push('', `Metrics: ${metrics.map(([k, v]) => `${k} ${fmt(v)}`).join(' · ')}`);
@@ -124,7 +136,8 @@ export function renderTerminal(report: Report, reportPath: string): string {
   return lines.join('\n');
 }
 
-const fmt = (x: number | null) => (x === null || !Number.isFinite(x) ? 'n/a' : Number.isInteger(x) ? String(x) : x.toPrecision(4));
+const fmt = (x: number | null) =>
+  x === null || !Number.isFinite(x) ? 'n/a' : Number.isInteger(x) ? String(x) : x.toPrecision(4);
 
 /** The terminal face: flags in; a readable verdict, the JSON report and the exit code out. */
 export async function runTerminal<I>(command: Command<I>, argv: string[]): Promise<ExitCode> {
@@ -137,7 +150,13 @@ export async function runTerminal<I>(command: Command<I>, argv: string[]): Promi
   const logger = new TerminalLogger(process.stderr, verbose);
   let raw: RawInputs;
   try {
-    raw = terminalInputs(parseFlags(argv.filter((a) => a !== '--debug'), spec), spec);
+    raw = terminalInputs(
+      parseFlags(
+        argv.filter((a) => a !== '--debug'),
+        spec,
+      ),
+      spec,
+    );
   } catch (e) {
     logger.error((e as Error).message);
     return ExitCode.ConfigurationError;

@@ -31,7 +31,9 @@ export class RunnerSandbox {
     const summary = join(this.root, `summary-${n}.md`);
     writeFileSync(output, '');
     writeFileSync(summary, '');
-    const inputEnv = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [`INPUT_${k.toUpperCase()}`, v]));
+    const inputEnv = Object.fromEntries(
+      Object.entries(inputs).map(([k, v]) => [`INPUT_${k.toUpperCase()}`, v]),
+    );
     const result = spawnSync(process.execPath, [join(this.actionDir, 'dist', 'index.js')], {
       cwd: this.workspace,
       encoding: 'utf8',

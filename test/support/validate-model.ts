@@ -22,7 +22,6 @@ export interface ValidateModelRun {
   report: Report;
   /** outcome.error's message, '' when the run succeeded. */
   message: string;
-  logger: MemoryLogger;
 }
 
 /**
@@ -38,14 +37,12 @@ export async function runValidateModel(inputs: ValidateModelRawInputs): Promise<
   try {
     const values: ValidateModelRawInputs = {
       'report-path': join(dir, 'report.json'),
-      'github-token': '',
       ...inputs,
     };
     const raw = { get: (name: string) => values[name] ?? spec.inputs[name]?.default ?? '' };
-    const logger = new MemoryLogger();
-    const outcome = await execute(validateModel, raw, logger);
+    const outcome = await execute(validateModel, raw, new MemoryLogger());
     const report = JSON.parse(await readFile(outcome.reportPath ?? values['report-path'], 'utf8')) as Report;
-    return { outcome, report, message: outcome.error?.message ?? '', logger };
+    return { outcome, report, message: outcome.error?.message ?? '' };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
