@@ -36190,6 +36190,7 @@ function splitRecord(line, delimiter) {
 
 
 
+const STREAMING_BUFFER = '64MB';
 const SQL_TYPE = {
     float32: 'FLOAT',
     float64: 'DOUBLE',
@@ -36210,7 +36211,12 @@ class Engine {
     static async open(logger) {
         const duckdb = await loadDuckDB(logger);
         const instance = await duckdb.DuckDBInstance.create(':memory:');
-        return new Engine(instance, await instance.connect());
+        const conn = await instance.connect();
+        // onnxruntime-node runs a model on the JS thread; a deeper streaming buffer lets DuckDB's own
+        // threads keep parsing ahead meanwhile (1M rows x 20 features: 6.3 s -> 5.3 s end to end on 2
+        // cores) at a bounded cost in memory.
+        await conn.run(`SET streaming_buffer_size = '${STREAMING_BUFFER}'`);
+        return new Engine(instance, conn);
     }
     close() {
         this.conn.closeSync();
@@ -36272,12 +36278,15 @@ class Engine {
         for (const r of reads)
             if (r.as !== 'code')
                 typed.set(r.name, SQL_TYPE[r.as]);
-        const select = reads.map((r) => r.as === 'code'
-            ? // list_position is 1-based and NULL (or 0) when absent; -1 marks "not in the list" for the caller.
-                `coalesce(nullif(list_position([${r.values.map(literal).join(',')}], CAST(${ident(r.name)} AS VARCHAR)), 0), 0)::INTEGER - 1`
-            : file.format === 'parquet'
-                ? `CAST(${ident(r.name)} AS ${SQL_TYPE[r.as]})`
-                : ident(r.name));
+        const select = reads.flatMap((r) => {
+            const column = ident(r.name);
+            if (r.as !== 'code')
+                return file.format === 'parquet' ? [`CAST(${column} AS ${SQL_TYPE[r.as]})`] : [column];
+            const text = `CAST(${column} AS VARCHAR)`;
+            // list_position is 1-based and NULL (or 0) when absent. The text rides along for values not in the list.
+            const position = `coalesce(nullif(list_position([${r.values.map(literal).join(',')}], ${text}), 0), 0)`;
+            return [`(CASE WHEN ${column} IS NULL THEN -1 ELSE ${position} END)::INTEGER - 1`, text];
+        });
         const sql = `SELECT ${select.join(', ')} FROM ${this.source(file, header, [...typed])}`;
         let result;
         try {
@@ -36298,7 +36307,15 @@ class Engine {
             if (!chunk || chunk.rowCount === 0)
                 return;
             const rows = chunk.rowCount;
-            const columns = reads.map((r, i) => columnData(r, chunk.getColumnVector(i), rows));
+            let vector = 0;
+            const columns = reads.map((r) => {
+                const data = columnData(r, chunk.getColumnVector(vector++), rows);
+                if (data.as === 'code') {
+                    const text = chunk.getColumnVector(vector++);
+                    data.textAt = (row) => text.getItem(row);
+                }
+                return data;
+            });
             yield { firstRow, rows, columns };
             firstRow += rows;
         }
@@ -36343,7 +36360,7 @@ function columnData(read, vector, rows) {
         case 'int64':
             return { as: 'int64', data: raw.items, nulls };
         case 'code':
-            return { as: 'code', data: raw.items, nulls: null };
+            return { as: 'code', data: raw.items, nulls: null, textAt: () => '' };
         case 'bool': {
             const data = new Uint8Array(rows);
             for (let i = 0; i < rows; i++)
@@ -36359,9 +36376,28 @@ function columnData(read, vector, rows) {
     }
 }
 function nullMask(validity, rows) {
-    // DuckDB leaves the validity mask unallocated when every value in the vector is valid.
-    if (!validity?.data)
+    // DuckDB leaves the validity mask unallocated when every value in the vector is valid; when it is
+    // allocated, reading its bytes is ~50x faster than the per-item BigInt accessor.
+    const words = validity?.data;
+    if (!words)
         return null;
+    if (validity.offset !== 0)
+        return slowNullMask(validity, rows);
+    const bytes = new Uint8Array(words.buffer, words.byteOffset, Math.ceil(rows / 8));
+    let mask = null;
+    for (let b = 0; b < bytes.length; b++) {
+        if (bytes[b] === 0xff)
+            continue;
+        for (let i = b * 8; i < Math.min(rows, b * 8 + 8); i++) {
+            if ((bytes[b] & (1 << (i - b * 8))) === 0) {
+                mask ??= new Uint8Array(rows);
+                mask[i] = 1;
+            }
+        }
+    }
+    return mask;
+}
+function slowNullMask(validity, rows) {
     let mask = null;
     for (let i = 0; i < rows; i++) {
         if (!validity.itemValid(i)) {
@@ -36449,9 +36485,9 @@ var parse = __nccwpck_require__(6059);
  * Classification metrics that agree with scikit-learn 1.2.1 to 1e-9 (checked against committed fixtures).
  *
  * Every metric is a function of weighted sufficient statistics: a confusion matrix, a sum of per-row log
- * losses and, per scored class, the positive/negative weight at each distinct score. The point estimate
- * uses unit weights; the paired bootstrap in significance.ts reuses the same code with Poisson weights, so
- * the two can never disagree on what a metric means.
+ * losses and, per scored class, sums gathered in one walk down the rows sorted by score (sorted once). The
+ * point estimate uses unit weights; the paired bootstrap in significance.ts reuses the same code with
+ * Poisson weights, so the two can never disagree on what a metric means.
  */
 const LABEL_METRICS = [
     'accuracy',
@@ -36469,6 +36505,16 @@ const LABEL_METRICS = [
 ];
 const BINARY_METRICS = ['precision', 'recall', 'f1'];
 const SCORE_METRICS = ['roc_auc', 'pr_auc', 'log_loss'];
+/**
+ * Metric names: accuracy, balanced_accuracy, {precision,recall,f1}_{macro,micro,weighted}, mcc,
+ * roc_auc, pr_auc, log_loss; for two classes also precision, recall, f1 of the positive class; and
+ * precision.<label>, recall.<label>, f1.<label> for every label in y_true or y_pred (sklearn's label set;
+ * per-class results and the confusion matrix follow class-id order).
+ *
+ * Scores: with two scored classes roc_auc and pr_auc rank the positive class's column; with more they are
+ * one-vs-rest macro averages. pr_auc is average precision (sklearn's average_precision_score, a step
+ * sum), not the trapezoidal area under the precision-recall curve.
+ */
 function classificationMetrics(input) {
     const prepared = prepareClassification(input);
     const sums = createClassificationSums(prepared);
@@ -36498,6 +36544,14 @@ function prepareClassification(input) {
     const rows = yTrue.length;
     if (yPred.length !== rows)
         throw new RangeError(`yTrue has ${rows} rows but yPred has ${yPred.length}`);
+    const k = input.scoreClasses ?? classes.length;
+    const positiveIndex = input.positiveIndex ?? 1;
+    if (!(Number.isInteger(k) && k >= 0 && k <= classes.length)) {
+        throw new RangeError(`scoreClasses ${k} must be between 0 and ${classes.length}`);
+    }
+    if (!(Number.isInteger(positiveIndex) && positiveIndex >= 0 && positiveIndex < Math.max(k, 2))) {
+        throw new RangeError(`positiveIndex ${positiveIndex} is not a scored class`);
+    }
     const labelOf = new Int32Array(classes.length).fill(-1);
     for (const ids of [yTrue, yPred]) {
         for (let i = 0; i < rows; i++) {
@@ -36512,8 +36566,7 @@ function prepareClassification(input) {
         if (labelOf[id] === 0)
             labelOf[id] = labels.push(classes[id]) - 1;
     const L = labels.length;
-    const positiveIndex = input.positiveIndex ?? 1;
-    const { scores, reason } = prepareScores(input, positiveIndex);
+    const { scores, reason } = prepareScores(input, k, positiveIndex);
     const order = scores?.columns[0].order;
     const cell = new Int32Array(rows);
     for (let i = 0; i < rows; i++) {
@@ -36532,9 +36585,8 @@ function prepareClassification(input) {
         noScores: reason,
     };
 }
-function prepareScores(input, positiveIndex) {
+function prepareScores(input, k, positiveIndex) {
     const { classes, yTrue, proba } = input;
-    const k = input.scoreClasses ?? classes.length;
     const unavailable = (why) => ({
         scores: null,
         reason: `${why}: roc_auc, pr_auc and log_loss are null.`,
@@ -36731,6 +36783,11 @@ function walkScores(flags, weights, cell, loss, sums, column) {
     Object.assign(sums.ranking[column], { positives, negatives, area, precision });
     return lossSum;
 }
+const sum = (values) => values.reduce((a, b) => a + b, 0);
+const mean = (values) => sum(values) / values.length;
+const weightedMean = (values, weights) => values.reduce((acc, v, i) => acc + v * weights[i], 0) / sum(weights);
+/** F1 in the operation order of sklearn's (1 + beta2) * precision * recall / denom; 0 when both are 0. */
+const harmonic = (p, r) => (p + r > 0 ? (2 * p * r) / (p + r) : 0);
 /** Per-label counts and scores; sklearn's zero_division="warn" sets an ill-defined ratio to 0. */
 function labelStats(confusion, L) {
     const s = {
@@ -36754,15 +36811,10 @@ function labelStats(confusion, L) {
         const r = s.support[l] > 0 ? s.correct[l] / s.support[l] : 0;
         s.precision[l] = p;
         s.recall[l] = r;
-        // Same operation order as sklearn's (1 + beta2) * precision * recall / denom.
-        s.f1[l] = p + r > 0 ? (2 * p * r) / (p + r) : 0;
+        s.f1[l] = harmonic(p, r);
     }
     return s;
 }
-const sum = (values) => values.reduce((a, b) => a + b, 0);
-const mean = (values) => sum(values) / values.length;
-const weightedMean = (values, weights) => values.reduce((acc, v, i) => acc + v * weights[i], 0) / sum(weights);
-const harmonic = (p, r) => (p + r > 0 ? (2 * p * r) / (p + r) : 0);
 /**
  * Every metric from the sums. `notes` collects the explanations for the point estimate; the bootstrap
  * passes null because a resample's warnings are noise.
@@ -36873,7 +36925,7 @@ function scoreMetrics(prepared, sums, notes) {
         }
         const noPositives = columns.filter((_, c) => Number.isNaN(ap[c])).map((c) => c.label);
         if (noPositives.length > 0) {
-            notes.push(`Average precision is 0 for ${noPositives.join(', ')}: no row of y_true has it (as scikit-learn).`);
+            notes.push(`Average precision is 0 for ${noPositives.join(', ')}: no row of y_true has it, as scikit-learn does.`);
         }
     }
     const rocAuc = auc.reduce((a, b) => a + b, 0) / auc.length;
@@ -36945,7 +36997,7 @@ function centre(values) {
 }
 /** The statistics of the rows weighted by `weights` (one small integer per row). */
 function accumulateRegression(prepared, weights) {
-    const { rows, yTrue, error, errorCentre, trueCentre } = prepared;
+    const { yTrue, error, errorCentre, trueCentre } = prepared;
     // Locals rather than object fields: this loop runs once per bootstrap resample over every row.
     let weight = 0;
     let absError = 0;
@@ -36955,8 +37007,7 @@ function accumulateRegression(prepared, weights) {
     let errorSquares = 0;
     let trueSum = 0;
     let trueSquares = 0;
-    let maxError = 0;
-    for (let i = 0; i < rows; i++) {
+    for (let i = 0; i < error.length; i++) {
         const w = weights[i];
         const e = error[i];
         const y = yTrue[i];
@@ -36971,11 +37022,6 @@ function accumulateRegression(prepared, weights) {
         errorSquares += w * ce * ce;
         trueSum += w * ct;
         trueSquares += w * ct * ct;
-        // A row left out of the resample must not set the maximum; written without a branch on w, which a
-        // Poisson weight makes unpredictable.
-        const counted = Math.min(w, 1) * a;
-        if (counted > maxError)
-            maxError = counted;
     }
     return {
         weight,
@@ -36986,8 +37032,22 @@ function accumulateRegression(prepared, weights) {
         centredErrorSquared: errorSquares,
         centredTrue: trueSum,
         centredTrueSquared: trueSquares,
-        maxError,
+        maxError: maxWeightedError(error, weights),
     };
+}
+/**
+ * The largest |error| among rows with weight. A loop of its own: one more accumulator in the loop above
+ * costs more than a second pass, and testing the rarely true `a > max` first keeps the unpredictable test
+ * of a Poisson weight off the common path.
+ */
+function maxWeightedError(error, weights) {
+    let max = 0;
+    for (let i = 0; i < error.length; i++) {
+        const a = Math.abs(error[i]);
+        if (a > max && weights[i] > 0)
+            max = a;
+    }
+    return max;
 }
 /** sklearn's force_finite=True: perfect predictions score 1, an imperfect fit of a constant target 0. */
 function forceFiniteScore(numerator, denominator) {
@@ -37211,14 +37271,15 @@ class Xoshiro128 {
 const rotl = (x, k) => (x << k) | (x >>> (32 - k));
 // ------------------------------------------------------------------------------------------------ bootstrap
 /**
- * 1000 resamples, fewer for big inputs: a resample costs one weighted pass per model and per score
- * column, about 25 ms for two binary models on 1M rows on one core of our runners, so 1000 would take
- * 25 s. The default keeps to ROW_VISIT_BUDGET row visits (1M binary rows: 200 resamples, about 6 s) and
- * never goes below 200, where the percentile endpoints still move by less than a fifth of a standard error.
+ * 1000 resamples, fewer for big inputs. A resample costs one weighted pass per model and per score
+ * column: about 30-40 ms for two binary models on 1M rows on one core of our machines, so 1000 would take
+ * 30-40 s. The default keeps to ROW_VISIT_BUDGET row visits (1M binary rows: 100 resamples, 4-5 s with the
+ * setup) and never goes below 100 (percentile endpoints then carry a Monte Carlo error of about a quarter
+ * of a standard error; ask for more resamples where that matters).
  */
 const DEFAULT_RESAMPLES = 1000;
-const MIN_DEFAULT_RESAMPLES = 200;
-const ROW_VISIT_BUDGET = 2e8;
+const MIN_DEFAULT_RESAMPLES = 100;
+const ROW_VISIT_BUDGET = 1e8;
 /** The default resample count for `rowVisits` = rows x weighted passes per resample (score columns). */
 function defaultResamples(rowVisits) {
     const affordable = Math.floor(ROW_VISIT_BUDGET / Math.max(rowVisits, 1));
@@ -38508,9 +38569,7 @@ async function validate_model_evaluate(inputs, gates, engine, logger) {
     const candidateFeeds = planFeeds(candidate.info, header, feedOptions(candidate));
     const baselineFeeds = baseline ? planFeeds(baseline.info, header, feedOptions(baseline)) : [];
     const task = await resolveTask(inputs, candidate, files, header, engine);
-    const space = task === 'classification'
-        ? await classSpace(inputs, candidate, files, header, engine, warnings)
-        : undefined;
+    const space = task === 'classification' ? await classSpace(inputs, candidate, files, header, engine) : undefined;
     const positiveId = space ? positiveClass(inputs, space) : undefined;
     const slices = await sliceValues(inputs.sliceColumns, files, header, engine);
     (0,evaluate/* assertKnownMetrics */.DW)(gates, knownMetrics(task, space));
@@ -38545,7 +38604,7 @@ async function validate_model_evaluate(inputs, gates, engine, logger) {
         for (const file of files) {
             let fileRows = 0;
             for await (const chunk of engine.stream(file, header, reads)) {
-                const keep = missingCells(chunk, reads, file, inputs.missingValues, skipped);
+                const keep = missingCells(chunk, reads, file, inputs.missingValues, skipped, space);
                 await batcher.add(chunk, keep, runBatch);
                 fileRows += chunk.rows;
                 rowsRead += chunk.rows;
@@ -38581,6 +38640,9 @@ async function validate_model_evaluate(inputs, gates, engine, logger) {
         })),
         known: knownMetrics(task, space),
     });
+    const unknown = space && unknownLabels(space, yTrue.view());
+    if (unknown)
+        warnings.push(unknown);
     warnings.push(...evaluation.notes);
     const smallSlices = sliceResults.filter((s) => s.small);
     if (smallSlices.length > 0)
@@ -38661,18 +38723,29 @@ function sortLabels(labels) {
     const numeric = labels.every((l) => l.trim() !== '' && Number.isFinite(Number(l)));
     return [...labels].sort(numeric ? (a, b) => Number(a) - Number(b) : (a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
-async function classSpace(inputs, model, files, header, engine, warnings) {
+/**
+ * The classes, in the model's score order when the model (or class-labels) names them; otherwise the
+ * sorted labels of the data (scikit-learn's classes_), which needs one pass over the label column.
+ * Labels the model does not know are added as they are met in the data.
+ */
+async function classSpace(inputs, model, files, header, engine) {
+    const declared = inputs.classLabels ?? model.outputs.classLabels;
+    if (declared)
+        return new ClassSpace([...declared], declared.length);
     const counts = await engine.valueCounts(files, header, inputs.labelColumn);
-    const dataLabels = [...counts.keys()].filter((k) => k !== null);
-    const modelLabels = inputs.classLabels ?? model.outputs.classLabels;
-    const classes = modelLabels ? [...modelLabels] : sortLabels(dataLabels);
-    const unknown = dataLabels.filter((l) => !classes.includes(l));
-    if (modelLabels && unknown.length > 0) {
-        warnings.push(`labels in the data that the model does not know: ${unknown.join(', ')} (${unknown.reduce((n, l) => n + counts.get(l), 0)} rows); they count as errors, and score-based metrics are not computed`);
-    }
-    const scoreClasses = classes.length;
-    const space = new ClassSpace([...classes, ...sortLabels(unknown)], scoreClasses);
-    return space;
+    const labels = sortLabels([...counts.keys()].filter((k) => k !== null));
+    return new ClassSpace(labels, labels.length);
+}
+/** Labels in the data past the model's classes, with their row counts, for the report's warning. */
+function unknownLabels(space, yTrue) {
+    const counts = new Map();
+    for (const id of yTrue)
+        if (id >= space.scoreClasses)
+            counts.set(id, (counts.get(id) ?? 0) + 1);
+    if (counts.size === 0)
+        return undefined;
+    const list = [...counts].map(([id, n]) => `${space.classes[id]} (${n} rows)`).join(', ');
+    return `labels in the data that the model does not know: ${list}; they count as errors, and score-based metrics are not computed`;
 }
 function positiveClass(inputs, space) {
     if (inputs.positiveLabel !== undefined) {
@@ -38726,7 +38799,7 @@ function knownMetrics(task, space) {
  * Checks the label and the features of every row of a chunk. Returns the rows to keep (null = all),
  * or throws for the first empty/NaN cell in file order when the policy is `error`.
  */
-function missingCells(chunk, reads, file, policy, skipped) {
+function missingCells(chunk, reads, file, policy, skipped, space) {
     let keep = null;
     // Columns are scanned one at a time, so the first bad cell of the chunk is the earliest over all columns.
     let first;
@@ -38735,6 +38808,8 @@ function missingCells(chunk, reads, file, policy, skipped) {
         const isSlice = c > 0 && read.as === 'code';
         if (isSlice)
             return; // an empty slice value is a slice of its own, not a missing cell
+        if (column.as === 'code' && space)
+            admitLabels(column, chunk.rows, space);
         for (let i = 0; i < chunk.rows; i++) {
             const missing = column.as === 'code'
                 ? column.data[i] < 0
@@ -38763,6 +38838,12 @@ function missingCells(chunk, reads, file, policy, skipped) {
         throw new errors/* ConfigurationError */.j1(`column "${first.column}" ${first.what}; fill it, or set missing-values: skip-row to drop such rows (they are counted in the report)`, `${file.path}, line ${chunk.firstRow + first.row + 2}`);
     }
     return keep;
+}
+/** Gives labels the model does not know (code -1) a class id of their own. */
+function admitLabels(column, rows, space) {
+    for (let i = 0; i < rows; i++)
+        if (column.data[i] === -1)
+            column.data[i] = space.idOf(column.textAt(i));
 }
 function evaluateClassification(predictors, yTrue, space, positiveId, inputs) {
     const inputOf = (p, rows) => {

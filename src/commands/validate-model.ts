@@ -143,9 +143,7 @@ async function evaluate(
 
   const task = await resolveTask(inputs, candidate, files, header, engine);
   const space =
-    task === 'classification'
-      ? await classSpace(inputs, candidate, files, header, engine, warnings)
-      : undefined;
+    task === 'classification' ? await classSpace(inputs, candidate, files, header, engine) : undefined;
   const positiveId = space ? positiveClass(inputs, space) : undefined;
   const slices = await sliceValues(inputs.sliceColumns, files, header, engine);
   assertKnownMetrics(gates, knownMetrics(task, space));
@@ -186,7 +184,7 @@ async function evaluate(
       for (const file of files) {
         let fileRows = 0;
         for await (const chunk of engine.stream(file, header, reads)) {
-          const keep = missingCells(chunk, reads, file, inputs.missingValues, skipped);
+          const keep = missingCells(chunk, reads, file, inputs.missingValues, skipped, space);
           await batcher.add(chunk, keep, runBatch);
           fileRows += chunk.rows;
           rowsRead += chunk.rows;
@@ -236,6 +234,8 @@ async function evaluate(
     })),
     known: knownMetrics(task, space),
   });
+  const unknown = space && unknownLabels(space, yTrue.view() as Int32Array);
+  if (unknown) warnings.push(unknown);
   warnings.push(...evaluation.notes);
   const smallSlices = sliceResults.filter((s) => s.small);
   if (smallSlices.length > 0)
@@ -331,27 +331,32 @@ export function sortLabels(labels: string[]): string[] {
   return [...labels].sort(numeric ? (a, b) => Number(a) - Number(b) : (a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
+/**
+ * The classes, in the model's score order when the model (or class-labels) names them; otherwise the
+ * sorted labels of the data (scikit-learn's classes_), which needs one pass over the label column.
+ * Labels the model does not know are added as they are met in the data.
+ */
 async function classSpace(
   inputs: ValidateModelInputs,
   model: LoadedModel,
   files: DataFile[],
   header: string[],
   engine: Engine,
-  warnings: string[],
 ) {
+  const declared = inputs.classLabels ?? model.outputs.classLabels;
+  if (declared) return new ClassSpace([...declared], declared.length);
   const counts = await engine.valueCounts(files, header, inputs.labelColumn);
-  const dataLabels = [...counts.keys()].filter((k): k is string => k !== null);
-  const modelLabels = inputs.classLabels ?? model.outputs.classLabels;
-  const classes = modelLabels ? [...modelLabels] : sortLabels(dataLabels);
-  const unknown = dataLabels.filter((l) => !classes.includes(l));
-  if (modelLabels && unknown.length > 0) {
-    warnings.push(
-      `labels in the data that the model does not know: ${unknown.join(', ')} (${unknown.reduce((n, l) => n + counts.get(l)!, 0)} rows); they count as errors, and score-based metrics are not computed`,
-    );
-  }
-  const scoreClasses = classes.length;
-  const space = new ClassSpace([...classes, ...sortLabels(unknown)], scoreClasses);
-  return space;
+  const labels = sortLabels([...counts.keys()].filter((k): k is string => k !== null));
+  return new ClassSpace(labels, labels.length);
+}
+
+/** Labels in the data past the model's classes, with their row counts, for the report's warning. */
+function unknownLabels(space: ClassSpace, yTrue: Int32Array): string | undefined {
+  const counts = new Map<number, number>();
+  for (const id of yTrue) if (id >= space.scoreClasses) counts.set(id, (counts.get(id) ?? 0) + 1);
+  if (counts.size === 0) return undefined;
+  const list = [...counts].map(([id, n]) => `${space.classes[id]} (${n} rows)`).join(', ');
+  return `labels in the data that the model does not know: ${list}; they count as errors, and score-based metrics are not computed`;
 }
 
 function positiveClass(inputs: ValidateModelInputs, space: ClassSpace): number {
@@ -418,6 +423,7 @@ function missingCells(
   file: DataFile,
   policy: 'error' | 'skip-row',
   skipped: { rows: number; byColumn: Record<string, number> },
+  space?: ClassSpace,
 ): Uint8Array | null {
   let keep: Uint8Array | null = null;
   // Columns are scanned one at a time, so the first bad cell of the chunk is the earliest over all columns.
@@ -426,6 +432,7 @@ function missingCells(
     const read = reads[c];
     const isSlice = c > 0 && read.as === 'code';
     if (isSlice) return; // an empty slice value is a slice of its own, not a missing cell
+    if (column.as === 'code' && space) admitLabels(column, chunk.rows, space);
     for (let i = 0; i < chunk.rows; i++) {
       const missing =
         column.as === 'code'
@@ -457,6 +464,15 @@ function missingCells(
     );
   }
   return keep;
+}
+
+/** Gives labels the model does not know (code -1) a class id of their own. */
+function admitLabels(
+  column: Extract<Chunk['columns'][number], { as: 'code' }>,
+  rows: number,
+  space: ClassSpace,
+) {
+  for (let i = 0; i < rows; i++) if (column.data[i] === -1) column.data[i] = space.idOf(column.textAt(i));
 }
 
 interface Evaluation {

@@ -8,7 +8,10 @@ import type { DataFile } from './files.js';
 /** How a column is read: as numbers of a given width, as text, or coded against a known list of values. */
 export type ColumnRead =
   | { name: string; as: 'float32' | 'float64' | 'int64' | 'bool' | 'text' }
-  /** Code = index of the value in `values`, -1 when the cell is not in the list or empty. Done in SQL: no per-row strings in JS. */
+  /**
+   * Code = index of the value in `values`, -1 when the value is not in the list, -2 when the cell is
+   * empty. Done in SQL, so JS decodes a string only for the rare value that is not in the list.
+   */
   | { name: string; as: 'code'; values: string[] };
 
 export type ColumnData =
@@ -17,7 +20,7 @@ export type ColumnData =
   | { as: 'int64'; data: BigInt64Array; nulls: Uint8Array | null }
   | { as: 'bool'; data: Uint8Array; nulls: Uint8Array | null }
   | { as: 'text'; data: (string | null)[]; nulls: Uint8Array | null }
-  | { as: 'code'; data: Int32Array; nulls: null };
+  | { as: 'code'; data: Int32Array; nulls: null; textAt: (row: number) => string };
 
 export interface Chunk {
   /** Index of the chunk's first row within its file (0 = the first data row). */
@@ -25,6 +28,8 @@ export interface Chunk {
   rows: number;
   columns: ColumnData[];
 }
+
+const STREAMING_BUFFER = '64MB';
 
 const SQL_TYPE = {
   float32: 'FLOAT',
@@ -47,7 +52,12 @@ export class Engine {
   static async open(logger: Logger): Promise<Engine> {
     const duckdb = await loadDuckDB(logger);
     const instance = await duckdb.DuckDBInstance.create(':memory:');
-    return new Engine(instance, await instance.connect());
+    const conn = await instance.connect();
+    // onnxruntime-node runs a model on the JS thread; a deeper streaming buffer lets DuckDB's own
+    // threads keep parsing ahead meanwhile (1M rows x 20 features: 6.3 s -> 5.3 s end to end on 2
+    // cores) at a bounded cost in memory.
+    await conn.run(`SET streaming_buffer_size = '${STREAMING_BUFFER}'`);
+    return new Engine(instance, conn);
   }
 
   close(): void {
@@ -120,14 +130,15 @@ export class Engine {
   async *stream(file: DataFile, header: string[], reads: ColumnRead[]): AsyncGenerator<Chunk> {
     const typed = new Map<string, string>();
     for (const r of reads) if (r.as !== 'code') typed.set(r.name, SQL_TYPE[r.as]);
-    const select = reads.map((r) =>
-      r.as === 'code'
-        ? // list_position is 1-based and NULL (or 0) when absent; -1 marks "not in the list" for the caller.
-          `coalesce(nullif(list_position([${r.values.map(literal).join(',')}], CAST(${ident(r.name)} AS VARCHAR)), 0), 0)::INTEGER - 1`
-        : file.format === 'parquet'
-          ? `CAST(${ident(r.name)} AS ${SQL_TYPE[r.as]})`
-          : ident(r.name),
-    );
+    const select = reads.flatMap((r) => {
+      const column = ident(r.name);
+      if (r.as !== 'code')
+        return file.format === 'parquet' ? [`CAST(${column} AS ${SQL_TYPE[r.as]})`] : [column];
+      const text = `CAST(${column} AS VARCHAR)`;
+      // list_position is 1-based and NULL (or 0) when absent. The text rides along for values not in the list.
+      const position = `coalesce(nullif(list_position([${r.values.map(literal).join(',')}], ${text}), 0), 0)`;
+      return [`(CASE WHEN ${column} IS NULL THEN -1 ELSE ${position} END)::INTEGER - 1`, text];
+    });
     const sql = `SELECT ${select.join(', ')} FROM ${this.source(file, header, [...typed])}`;
     let result: Awaited<ReturnType<DuckDBConnection['stream']>>;
     try {
@@ -145,7 +156,15 @@ export class Engine {
       }
       if (!chunk || chunk.rowCount === 0) return;
       const rows = chunk.rowCount;
-      const columns = reads.map((r, i) => columnData(r, chunk.getColumnVector(i), rows));
+      let vector = 0;
+      const columns = reads.map((r) => {
+        const data = columnData(r, chunk.getColumnVector(vector++), rows);
+        if (data.as === 'code') {
+          const text = chunk.getColumnVector(vector++);
+          data.textAt = (row) => text.getItem(row) as string;
+        }
+        return data;
+      });
       yield { firstRow, rows, columns };
       firstRow += rows;
     }
@@ -183,7 +202,7 @@ export class Engine {
 function columnData(read: ColumnRead, vector: DuckDBVector, rows: number): ColumnData {
   const raw = vector as unknown as {
     items?: ArrayLike<unknown>;
-    validity?: { data?: unknown; itemValid(i: number): boolean };
+    validity?: Validity;
   };
   const nulls = nullMask(raw.validity, rows);
   switch (read.as) {
@@ -194,7 +213,7 @@ function columnData(read: ColumnRead, vector: DuckDBVector, rows: number): Colum
     case 'int64':
       return { as: 'int64', data: raw.items as BigInt64Array, nulls };
     case 'code':
-      return { as: 'code', data: raw.items as Int32Array, nulls: null };
+      return { as: 'code', data: raw.items as Int32Array, nulls: null, textAt: () => '' };
     case 'bool': {
       const data = new Uint8Array(rows);
       for (let i = 0; i < rows; i++) data[i] = vector.getItem(i) === true ? 1 : 0;
@@ -208,9 +227,34 @@ function columnData(read: ColumnRead, vector: DuckDBVector, rows: number): Colum
   }
 }
 
-function nullMask(validity: { data?: unknown; itemValid(i: number): boolean } | undefined, rows: number) {
-  // DuckDB leaves the validity mask unallocated when every value in the vector is valid.
-  if (!validity?.data) return null;
+/** The private fields of @duckdb/node-api's DuckDBValidity that we read. */
+interface Validity {
+  data: BigUint64Array | null;
+  offset: number;
+  itemValid(i: number): boolean;
+}
+
+function nullMask(validity: Validity | undefined, rows: number) {
+  // DuckDB leaves the validity mask unallocated when every value in the vector is valid; when it is
+  // allocated, reading its bytes is ~50x faster than the per-item BigInt accessor.
+  const words = validity?.data;
+  if (!words) return null;
+  if (validity.offset !== 0) return slowNullMask(validity, rows);
+  const bytes = new Uint8Array(words.buffer, words.byteOffset, Math.ceil(rows / 8));
+  let mask: Uint8Array | null = null;
+  for (let b = 0; b < bytes.length; b++) {
+    if (bytes[b] === 0xff) continue;
+    for (let i = b * 8; i < Math.min(rows, b * 8 + 8); i++) {
+      if ((bytes[b] & (1 << (i - b * 8))) === 0) {
+        mask ??= new Uint8Array(rows);
+        mask[i] = 1;
+      }
+    }
+  }
+  return mask;
+}
+
+function slowNullMask(validity: Validity, rows: number) {
   let mask: Uint8Array | null = null;
   for (let i = 0; i < rows; i++) {
     if (!validity.itemValid(i)) {

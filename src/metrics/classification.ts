@@ -2,9 +2,9 @@
  * Classification metrics that agree with scikit-learn 1.2.1 to 1e-9 (checked against committed fixtures).
  *
  * Every metric is a function of weighted sufficient statistics: a confusion matrix, a sum of per-row log
- * losses and, per scored class, the positive/negative weight at each distinct score. The point estimate
- * uses unit weights; the paired bootstrap in significance.ts reuses the same code with Poisson weights, so
- * the two can never disagree on what a metric means.
+ * losses and, per scored class, sums gathered in one walk down the rows sorted by score (sorted once). The
+ * point estimate uses unit weights; the paired bootstrap in significance.ts reuses the same code with
+ * Poisson weights, so the two can never disagree on what a metric means.
  */
 
 export interface ClassificationInput {
@@ -116,6 +116,16 @@ const LABEL_METRICS = [
 const BINARY_METRICS = ['precision', 'recall', 'f1'] as const;
 const SCORE_METRICS = ['roc_auc', 'pr_auc', 'log_loss'] as const;
 
+/**
+ * Metric names: accuracy, balanced_accuracy, {precision,recall,f1}_{macro,micro,weighted}, mcc,
+ * roc_auc, pr_auc, log_loss; for two classes also precision, recall, f1 of the positive class; and
+ * precision.<label>, recall.<label>, f1.<label> for every label in y_true or y_pred (sklearn's label set;
+ * per-class results and the confusion matrix follow class-id order).
+ *
+ * Scores: with two scored classes roc_auc and pr_auc rank the positive class's column; with more they are
+ * one-vs-rest macro averages. pr_auc is average precision (sklearn's average_precision_score, a step
+ * sum), not the trapezoidal area under the precision-recall curve.
+ */
 export function classificationMetrics(input: ClassificationInput): ClassificationResult {
   const prepared = prepareClassification(input);
   const sums = createClassificationSums(prepared);
@@ -145,6 +155,14 @@ export function prepareClassification(input: ClassificationInput): PreparedClass
   const { classes, yTrue, yPred } = input;
   const rows = yTrue.length;
   if (yPred.length !== rows) throw new RangeError(`yTrue has ${rows} rows but yPred has ${yPred.length}`);
+  const k = input.scoreClasses ?? classes.length;
+  const positiveIndex = input.positiveIndex ?? 1;
+  if (!(Number.isInteger(k) && k >= 0 && k <= classes.length)) {
+    throw new RangeError(`scoreClasses ${k} must be between 0 and ${classes.length}`);
+  }
+  if (!(Number.isInteger(positiveIndex) && positiveIndex >= 0 && positiveIndex < Math.max(k, 2))) {
+    throw new RangeError(`positiveIndex ${positiveIndex} is not a scored class`);
+  }
   const labelOf = new Int32Array(classes.length).fill(-1);
   for (const ids of [yTrue, yPred]) {
     for (let i = 0; i < rows; i++) {
@@ -158,8 +176,7 @@ export function prepareClassification(input: ClassificationInput): PreparedClass
   for (let id = 0; id < classes.length; id++)
     if (labelOf[id] === 0) labelOf[id] = labels.push(classes[id]) - 1;
   const L = labels.length;
-  const positiveIndex = input.positiveIndex ?? 1;
-  const { scores, reason } = prepareScores(input, positiveIndex);
+  const { scores, reason } = prepareScores(input, k, positiveIndex);
   const order = scores?.columns[0].order;
   const cell = new Int32Array(rows);
   for (let i = 0; i < rows; i++) {
@@ -181,10 +198,10 @@ export function prepareClassification(input: ClassificationInput): PreparedClass
 
 function prepareScores(
   input: ClassificationInput,
+  k: number,
   positiveIndex: number,
 ): { scores: PreparedScores | null; reason: string } {
   const { classes, yTrue, proba } = input;
-  const k = input.scoreClasses ?? classes.length;
   const unavailable = (why: string) => ({
     scores: null,
     reason: `${why}: roc_auc, pr_auc and log_loss are null.`,
@@ -399,6 +416,13 @@ function walkScores(
   return lossSum;
 }
 
+const sum = (values: Float64Array) => values.reduce((a, b) => a + b, 0);
+const mean = (values: Float64Array) => sum(values) / values.length;
+const weightedMean = (values: Float64Array, weights: Float64Array) =>
+  values.reduce((acc, v, i) => acc + v * weights[i], 0) / sum(weights);
+/** F1 in the operation order of sklearn's (1 + beta2) * precision * recall / denom; 0 when both are 0. */
+const harmonic = (p: number, r: number) => (p + r > 0 ? (2 * p * r) / (p + r) : 0);
+
 interface LabelStats {
   support: Float64Array;
   predicted: Float64Array;
@@ -431,17 +455,10 @@ function labelStats(confusion: Float64Array, L: number): LabelStats {
     const r = s.support[l] > 0 ? s.correct[l] / s.support[l] : 0;
     s.precision[l] = p;
     s.recall[l] = r;
-    // Same operation order as sklearn's (1 + beta2) * precision * recall / denom.
-    s.f1[l] = p + r > 0 ? (2 * p * r) / (p + r) : 0;
+    s.f1[l] = harmonic(p, r);
   }
   return s;
 }
-
-const sum = (values: Float64Array) => values.reduce((a, b) => a + b, 0);
-const mean = (values: Float64Array) => sum(values) / values.length;
-const weightedMean = (values: Float64Array, weights: Float64Array) =>
-  values.reduce((acc, v, i) => acc + v * weights[i], 0) / sum(weights);
-const harmonic = (p: number, r: number) => (p + r > 0 ? (2 * p * r) / (p + r) : 0);
 
 /**
  * Every metric from the sums. `notes` collects the explanations for the point estimate; the bootstrap
@@ -579,7 +596,7 @@ function scoreMetrics(prepared: PreparedClassification, sums: ClassificationSums
     const noPositives = columns.filter((_, c) => Number.isNaN(ap[c])).map((c) => c.label);
     if (noPositives.length > 0) {
       notes.push(
-        `Average precision is 0 for ${noPositives.join(', ')}: no row of y_true has it (as scikit-learn).`,
+        `Average precision is 0 for ${noPositives.join(', ')}: no row of y_true has it, as scikit-learn does.`,
       );
     }
   }

@@ -96,7 +96,7 @@ function centre(values: Float64Array): number {
 
 /** The statistics of the rows weighted by `weights` (one small integer per row). */
 export function accumulateRegression(prepared: PreparedRegression, weights: Uint8Array): RegressionSums {
-  const { rows, yTrue, error, errorCentre, trueCentre } = prepared;
+  const { yTrue, error, errorCentre, trueCentre } = prepared;
   // Locals rather than object fields: this loop runs once per bootstrap resample over every row.
   let weight = 0;
   let absError = 0;
@@ -106,8 +106,7 @@ export function accumulateRegression(prepared: PreparedRegression, weights: Uint
   let errorSquares = 0;
   let trueSum = 0;
   let trueSquares = 0;
-  let maxError = 0;
-  for (let i = 0; i < rows; i++) {
+  for (let i = 0; i < error.length; i++) {
     const w = weights[i];
     const e = error[i];
     const y = yTrue[i];
@@ -122,10 +121,6 @@ export function accumulateRegression(prepared: PreparedRegression, weights: Uint
     errorSquares += w * ce * ce;
     trueSum += w * ct;
     trueSquares += w * ct * ct;
-    // A row left out of the resample must not set the maximum; written without a branch on w, which a
-    // Poisson weight makes unpredictable.
-    const counted = Math.min(w, 1) * a;
-    if (counted > maxError) maxError = counted;
   }
   return {
     weight,
@@ -136,8 +131,22 @@ export function accumulateRegression(prepared: PreparedRegression, weights: Uint
     centredErrorSquared: errorSquares,
     centredTrue: trueSum,
     centredTrueSquared: trueSquares,
-    maxError,
+    maxError: maxWeightedError(error, weights),
   };
+}
+
+/**
+ * The largest |error| among rows with weight. A loop of its own: one more accumulator in the loop above
+ * costs more than a second pass, and testing the rarely true `a > max` first keeps the unpredictable test
+ * of a Poisson weight off the common path.
+ */
+function maxWeightedError(error: Float64Array, weights: Uint8Array): number {
+  let max = 0;
+  for (let i = 0; i < error.length; i++) {
+    const a = Math.abs(error[i]);
+    if (a > max && weights[i] > 0) max = a;
+  }
+  return max;
 }
 
 /** sklearn's force_finite=True: perfect predictions score 1, an imperfect fit of a constant target 0. */
