@@ -39622,11 +39622,14 @@ function loadActionSpec(command) {
     return spec;
 }
 
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __nccwpck_require__(1455);
 // EXTERNAL MODULE: ./src/report/json.ts + 2 modules
 var json = __nccwpck_require__(9689);
 // EXTERNAL MODULE: ./src/runtime/inputs.ts
 var inputs = __nccwpck_require__(2291);
 ;// CONCATENATED MODULE: ./src/runtime/execute.ts
+
 
 
 
@@ -39653,6 +39656,8 @@ async function execute(command, raw, logger) {
         const result = await command.run(inputs, logger);
         const reportPath = (0,external_node_path_.resolve)(common.reportPath);
         await (0,json/* writeReport */.u5)(result.report, reportPath);
+        // The job summary beside the report: CI systems other than GitHub (and act users) get it too.
+        await (0,promises_.writeFile)(summaryPathOf(reportPath), result.markdown, 'utf8');
         const exitCode = result.report.passed || !common.failOnGate ? errors/* ExitCode */.yU.Passed : errors/* ExitCode */.yU.GateFailed;
         return { exitCode, common, result, reportPath };
     }
@@ -39668,6 +39673,9 @@ async function execute(command, raw, logger) {
         }
         return outcome;
     }
+}
+function summaryPathOf(reportPath) {
+    return reportPath.replace(/(\.json)?$/, '.md');
 }
 function errorMessage(error) {
     return error instanceof errors/* ConfigurationError */.j1
@@ -39802,7 +39810,7 @@ function renderTerminal(report, reportPath) {
         lines.push('', `Metrics: ${metrics.map(([k, v]) => `${k} ${fmt(v)}`).join(' · ')}`);
     for (const w of report.warnings)
         lines.push(`warning: ${w}`);
-    lines.push('', `Report: ${reportPath}`);
+    lines.push('', `Report: ${reportPath}`, `Summary: ${summaryPathOf(reportPath)}`);
     return lines.join('\n');
 }
 const fmt = (x) => x === null || !Number.isFinite(x) ? 'n/a' : Number.isInteger(x) ? String(x) : x.toPrecision(4);

@@ -1,3 +1,4 @@
+import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { ConfigurationError, ExitCode } from '../errors.js';
 import type { Logger } from '../logging.js';
@@ -37,6 +38,8 @@ export async function execute<I>(command: Command<I>, raw: RawInputs, logger: Lo
     const result = await command.run(inputs, logger);
     const reportPath = resolve(common.reportPath);
     await writeReport(result.report, reportPath);
+    // The job summary beside the report: CI systems other than GitHub (and act users) get it too.
+    await writeFile(summaryPathOf(reportPath), result.markdown, 'utf8');
     const exitCode = result.report.passed || !common.failOnGate ? ExitCode.Passed : ExitCode.GateFailed;
     return { exitCode, common, result, reportPath };
   } catch (e) {
@@ -51,6 +54,10 @@ export async function execute<I>(command: Command<I>, raw: RawInputs, logger: Lo
     }
     return outcome;
   }
+}
+
+export function summaryPathOf(reportPath: string): string {
+  return reportPath.replace(/(\.json)?$/, '.md');
 }
 
 export function errorMessage(error: Error): string {

@@ -4,7 +4,7 @@ import type { Annotation, Logger } from '../logging.js';
 import type { Report } from '../report/types.js';
 import { type ActionSpec, loadActionSpec } from './action-spec.js';
 import type { Command } from './command.js';
-import { errorMessage, execute } from './execute.js';
+import { errorMessage, execute, summaryPathOf } from './execute.js';
 import type { RawInputs } from './inputs.js';
 
 const color = (code: number) => (s: string) =>
@@ -132,7 +132,7 @@ export function renderTerminal(report: Report, reportPath: string): string {
   const metrics = Object.entries(report.metrics).filter(([k]) => !k.includes('.'));
   if (metrics.length) lines.push('', `Metrics: ${metrics.map(([k, v]) => `${k} ${fmt(v)}`).join(' · ')}`);
   for (const w of report.warnings) lines.push(`warning: ${w}`);
-  lines.push('', `Report: ${reportPath}`);
+  lines.push('', `Report: ${reportPath}`, `Summary: ${summaryPathOf(reportPath)}`);
   return lines.join('\n');
 }
 

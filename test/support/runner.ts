@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -25,7 +25,8 @@ export class RunnerSandbox {
     if (existsSync(join(this.root, 'node_modules'))) throw new Error('sandbox must not see a node_modules');
   }
 
-  run(inputs: Record<string, string>, env: Record<string, string> = {}) {
+  /** Async, so that a stand-in server in the test process can answer the action while it runs. */
+  async run(inputs: Record<string, string>, env: Record<string, string> = {}) {
     const n = ++this.runs;
     const output = join(this.root, `output-${n}.txt`);
     const summary = join(this.root, `summary-${n}.md`);
@@ -34,9 +35,8 @@ export class RunnerSandbox {
     const inputEnv = Object.fromEntries(
       Object.entries(inputs).map(([k, v]) => [`INPUT_${k.toUpperCase()}`, v]),
     );
-    const result = spawnSync(process.execPath, [join(this.actionDir, 'dist', 'index.js')], {
+    const child = spawn(process.execPath, [join(this.actionDir, 'dist', 'index.js')], {
       cwd: this.workspace,
-      encoding: 'utf8',
       timeout: 600_000,
       env: {
         PATH: process.env.PATH,
@@ -54,10 +54,15 @@ export class RunnerSandbox {
         ...env,
       },
     });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const status = await new Promise<number | null>((done) => child.on('close', done));
     return {
-      status: result.status,
-      stdout: result.stdout,
-      stderr: result.stderr,
+      status,
+      stdout,
+      stderr,
       outputs: parseOutputFile(readFileSync(output, 'utf8')),
       summary: readFileSync(summary, 'utf8'),
     };

@@ -36877,9 +36877,12 @@ async function publishComment(command, markdown, token, logger) {
         logger.info(`PR comment ${result.action}${result.url ? `: ${result.url}` : ''}`);
 }
 
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __nccwpck_require__(1455);
 // EXTERNAL MODULE: ./src/runtime/inputs.ts
 var inputs = __nccwpck_require__(2291);
 ;// CONCATENATED MODULE: ./src/runtime/execute.ts
+
 
 
 
@@ -36906,6 +36909,8 @@ async function execute(command, raw, logger) {
         const result = await command.run(inputs, logger);
         const reportPath = (0,external_node_path_.resolve)(common.reportPath);
         await (0,report_json/* writeReport */.u5)(result.report, reportPath);
+        // The job summary beside the report: CI systems other than GitHub (and act users) get it too.
+        await (0,promises_.writeFile)(summaryPathOf(reportPath), result.markdown, 'utf8');
         const exitCode = result.report.passed || !common.failOnGate ? errors/* ExitCode */.yU.Passed : errors/* ExitCode */.yU.GateFailed;
         return { exitCode, common, result, reportPath };
     }
@@ -36921,6 +36926,9 @@ async function execute(command, raw, logger) {
         }
         return outcome;
     }
+}
+function summaryPathOf(reportPath) {
+    return reportPath.replace(/(\.json)?$/, '.md');
 }
 function errorMessage(error) {
     return error instanceof errors/* ConfigurationError */.j1
