@@ -36505,6 +36505,8 @@ const LABEL_METRICS = [
 ];
 const BINARY_METRICS = ['precision', 'recall', 'f1'];
 const SCORE_METRICS = ['roc_auc', 'pr_auc', 'log_loss'];
+/** Per-class metrics, named `<metric>.<label>`. */
+const PER_CLASS_METRICS = ['precision', 'recall', 'f1'];
 /**
  * Metric names: accuracy, balanced_accuracy, {precision,recall,f1}_{macro,micro,weighted}, mcc,
  * roc_auc, pr_auc, log_loss; for two classes also precision, recall, f1 of the positive class; and
@@ -37933,6 +37935,7 @@ function linksOutside(target, dir) {
 
 ;// CONCATENATED MODULE: ./src/model/predict.ts
 
+
 /** The classes of a classification run, shared by the candidate and the baseline so their ids agree. */
 class ClassSpace {
     classes;
@@ -38023,7 +38026,7 @@ class Predictor {
         const start = process.hrtime.bigint();
         let out;
         try {
-            out = await this.model.session.run(feeds, this.fetches());
+            out = await this.model.session.run(feeds, fetchNames(this.model.outputs));
         }
         catch (e) {
             throw new errors/* ConfigurationError */.j1(`onnxruntime failed to run the model: ${e.message.split('\n')[0]}`, `input "${this.model.input}"`);
@@ -38033,10 +38036,6 @@ class Predictor {
             this.readRegression(out, batch.rows);
         else
             this.readClassification(out, batch.rows);
-    }
-    fetches() {
-        const o = this.model.outputs;
-        return [o.label?.name, o.probabilities?.name, o.scores?.name].filter((n) => Boolean(n));
     }
     tensor(feed, batch) {
         const n = batch.rows;
@@ -38492,7 +38491,6 @@ function readValidateModelInputs(raw) {
         const items = inputs/* input */.h.list(raw, name);
         return items.length > 0 ? items : undefined;
     };
-    const batch = inputs/* input */.h.string(raw, 'batch-size').toLowerCase();
     return {
         model: inputs/* input */.h.required(raw, 'model', 'the path of the .onnx model to validate'),
         data: inputs/* input */.h.list(raw, 'data'),
@@ -38507,9 +38505,9 @@ function readValidateModelInputs(raw) {
         sliceColumns: inputs/* input */.h.list(raw, 'slice-columns'),
         minSliceSize: inputs/* input */.h.int(raw, 'min-slice-size', 1),
         missingValues: inputs/* input */.h.choice(raw, 'missing-values', ['error', 'skip-row']),
-        batchSize: batch === 'auto' || batch === '' ? 'auto' : inputs/* input */.h.int(raw, 'batch-size', 1),
+        batchSize: inputs/* input */.h.intOrAuto(raw, 'batch-size', 1),
         threads: inputs/* input */.h.int(raw, 'threads', 0),
-        bootstrapResamples: inputs/* input */.h.int(raw, 'bootstrap-resamples', 0),
+        bootstrapResamples: inputs/* input */.h.intOrAuto(raw, 'bootstrap-resamples', 1),
     };
 }
 function readGates(inputs) {
@@ -38589,7 +38587,7 @@ async function validate_model_evaluate(inputs, gates, engine, logger) {
     const yTrue = space ? new Growable((n) => new Int32Array(n)) : new Growable((n) => new Float64Array(n));
     const sliceCodes = slices.map(() => new Growable((n) => new Int32Array(n)));
     const skipped = { rows: 0, byColumn: {} };
-    const batchSize = inputs.batchSize === 'auto' ? AUTO_BATCH_ROWS : inputs.batchSize;
+    const batchSize = inputs.batchSize ?? AUTO_BATCH_ROWS;
     const batcher = new Batcher(reads, batchSize);
     let rowsRead = 0;
     const runBatch = async (batch) => {
@@ -38765,35 +38763,12 @@ async function sliceValues(columns, files, header, engine) {
     }
     return slices;
 }
-const CLASSIFICATION_METRICS = [
-    'accuracy',
-    'balanced_accuracy',
-    'precision_macro',
-    'recall_macro',
-    'f1_macro',
-    'precision_micro',
-    'recall_micro',
-    'f1_micro',
-    'precision_weighted',
-    'recall_weighted',
-    'f1_weighted',
-    'roc_auc',
-    'pr_auc',
-    'log_loss',
-    'mcc',
-];
-const validate_model_BINARY_METRICS = ['precision', 'recall', 'f1'];
-const validate_model_REGRESSION_METRICS = ['mae', 'mse', 'rmse', 'r2', 'mape', 'max_error', 'explained_variance'];
 function knownMetrics(task, space) {
     if (task === 'regression')
-        return [...validate_model_REGRESSION_METRICS, 'rows'];
-    const perClass = space.classes.flatMap((c) => ['precision', 'recall', 'f1'].map((m) => `${m}.${c}`));
-    return [
-        ...CLASSIFICATION_METRICS,
-        ...(space.scoreClasses === 2 ? validate_model_BINARY_METRICS : []),
-        ...perClass,
-        'rows',
-    ];
+        return [...REGRESSION_METRICS, 'rows'];
+    const perClass = space.classes.flatMap((c) => PER_CLASS_METRICS.map((m) => `${m}.${c}`));
+    const binary = space.scoreClasses === 2 ? BINARY_METRICS : [];
+    return [...LABEL_METRICS, ...binary, ...SCORE_METRICS, ...perClass, 'rows'];
 }
 /**
  * Checks the label and the features of every row of a chunk. Returns the rows to keep (null = all),
@@ -39539,6 +39514,11 @@ const input = {
         }
         return value;
     },
+    /** A whole number, or `auto` (or empty): undefined, for the command to choose. */
+    intOrAuto(raw, name, min = 0) {
+        const text = raw.get(name).trim().toLowerCase();
+        return text === 'auto' || text === '' ? undefined : input.int(raw, name, min);
+    },
     choice(raw, name, choices) {
         const value = raw.get(name).trim().toLowerCase();
         if (!choices.includes(value)) {
@@ -39834,7 +39814,10 @@ async function runTerminal(command, argv) {
     const outcome = await execute(command, raw, logger);
     if (outcome.error) {
         logger.error(errorMessage(outcome.error));
-        if (verbose || !(outcome.error instanceof errors/* ConfigurationError */.j1))
+        // A configuration error is the user's to fix: its message is enough. Anything else is a bug: show where.
+        if (!(outcome.error instanceof errors/* ConfigurationError */.j1))
+            logger.info(outcome.error.stack ?? '');
+        else
             logger.debug(outcome.error.stack ?? '');
         if (outcome.reportPath)
             logger.info(`Report: ${outcome.reportPath}`);

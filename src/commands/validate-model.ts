@@ -1,17 +1,22 @@
 import { readFileSync } from 'node:fs';
-import { Batcher } from '../data/batcher.js';
+import { type Batch, Batcher } from '../data/batcher.js';
 import { type Chunk, type ColumnRead, Engine } from '../data/engine.js';
 import { type DataFile, expandDataInput } from '../data/files.js';
 import { ConfigurationError } from '../errors.js';
 import { assertKnownMetrics, evaluateGates, type Gate, parseGates } from '../gates/index.js';
 import type { Logger } from '../logging.js';
 import {
+  BINARY_METRICS,
   type ClassificationInput,
   classificationMetrics,
   compareClassification,
   compareRegression,
+  LABEL_METRICS,
   mcnemar,
+  PER_CLASS_METRICS,
+  REGRESSION_METRICS,
   regressionMetrics,
+  SCORE_METRICS,
 } from '../metrics/index.js';
 import { type InputFeed, planFeeds, readsFor } from '../model/feed.js';
 import { type LoadedModel, loadModel } from '../model/load.js';
@@ -36,9 +41,11 @@ export interface ValidateModelInputs {
   sliceColumns: string[];
   minSliceSize: number;
   missingValues: 'error' | 'skip-row';
-  batchSize: number | 'auto';
+  /** undefined = auto. */
+  batchSize?: number;
   threads: number;
-  bootstrapResamples: number;
+  /** undefined = auto: the metrics module scales it to the test set's size. */
+  bootstrapResamples?: number;
 }
 
 /** Rows per inference call when batch-size is auto: big enough to keep onnxruntime's threads busy, small in memory. */
@@ -52,7 +59,6 @@ export function readValidateModelInputs(raw: RawInputs): ValidateModelInputs {
     const items = input.list(raw, name);
     return items.length > 0 ? items : undefined;
   };
-  const batch = input.string(raw, 'batch-size').toLowerCase();
   return {
     model: input.required(raw, 'model', 'the path of the .onnx model to validate'),
     data: input.list(raw, 'data'),
@@ -67,9 +73,9 @@ export function readValidateModelInputs(raw: RawInputs): ValidateModelInputs {
     sliceColumns: input.list(raw, 'slice-columns'),
     minSliceSize: input.int(raw, 'min-slice-size', 1),
     missingValues: input.choice(raw, 'missing-values', ['error', 'skip-row'] as const),
-    batchSize: batch === 'auto' || batch === '' ? 'auto' : input.int(raw, 'batch-size', 1),
+    batchSize: input.intOrAuto(raw, 'batch-size', 1),
     threads: input.int(raw, 'threads', 0),
-    bootstrapResamples: input.int(raw, 'bootstrap-resamples', 0),
+    bootstrapResamples: input.intOrAuto(raw, 'bootstrap-resamples', 1),
   };
 }
 
@@ -166,11 +172,11 @@ async function evaluate(
   const yTrue = space ? new Growable((n) => new Int32Array(n)) : new Growable((n) => new Float64Array(n));
   const sliceCodes = slices.map(() => new Growable((n) => new Int32Array(n)));
   const skipped = { rows: 0, byColumn: {} as Record<string, number> };
-  const batchSize = inputs.batchSize === 'auto' ? AUTO_BATCH_ROWS : inputs.batchSize;
+  const batchSize = inputs.batchSize ?? AUTO_BATCH_ROWS;
   const batcher = new Batcher(reads, batchSize);
   let rowsRead = 0;
 
-  const runBatch = async (batch: Parameters<Parameters<Batcher['add']>[2]>[0]) => {
+  const runBatch = async (batch: Batch) => {
     (yTrue as Growable<Int32Array | Float64Array>).push(batch.columns[0] as Int32Array | Float64Array);
     sliceCodes.forEach((g, s) => {
       g.push(batch.columns[1 + s] as Int32Array);
@@ -382,35 +388,11 @@ async function sliceValues(columns: string[], files: DataFile[], header: string[
   return slices;
 }
 
-const CLASSIFICATION_METRICS = [
-  'accuracy',
-  'balanced_accuracy',
-  'precision_macro',
-  'recall_macro',
-  'f1_macro',
-  'precision_micro',
-  'recall_micro',
-  'f1_micro',
-  'precision_weighted',
-  'recall_weighted',
-  'f1_weighted',
-  'roc_auc',
-  'pr_auc',
-  'log_loss',
-  'mcc',
-];
-const BINARY_METRICS = ['precision', 'recall', 'f1'];
-const REGRESSION_METRICS = ['mae', 'mse', 'rmse', 'r2', 'mape', 'max_error', 'explained_variance'];
-
 function knownMetrics(task: 'classification' | 'regression', space?: ClassSpace): string[] {
   if (task === 'regression') return [...REGRESSION_METRICS, 'rows'];
-  const perClass = space!.classes.flatMap((c) => ['precision', 'recall', 'f1'].map((m) => `${m}.${c}`));
-  return [
-    ...CLASSIFICATION_METRICS,
-    ...(space!.scoreClasses === 2 ? BINARY_METRICS : []),
-    ...perClass,
-    'rows',
-  ];
+  const perClass = space!.classes.flatMap((c) => PER_CLASS_METRICS.map((m) => `${m}.${c}`));
+  const binary = space!.scoreClasses === 2 ? BINARY_METRICS : [];
+  return [...LABEL_METRICS, ...binary, ...SCORE_METRICS, ...perClass, 'rows'];
 }
 
 /**

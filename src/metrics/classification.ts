@@ -99,7 +99,7 @@ export interface ClassificationSums {
   readonly sortedWeights: Uint8Array;
 }
 
-const LABEL_METRICS = [
+export const LABEL_METRICS = [
   'accuracy',
   'balanced_accuracy',
   'precision_macro',
@@ -113,8 +113,10 @@ const LABEL_METRICS = [
   'f1_weighted',
   'mcc',
 ] as const;
-const BINARY_METRICS = ['precision', 'recall', 'f1'] as const;
-const SCORE_METRICS = ['roc_auc', 'pr_auc', 'log_loss'] as const;
+export const BINARY_METRICS = ['precision', 'recall', 'f1'] as const;
+export const SCORE_METRICS = ['roc_auc', 'pr_auc', 'log_loss'] as const;
+/** Per-class metrics, named `<metric>.<label>`. */
+export const PER_CLASS_METRICS = ['precision', 'recall', 'f1'] as const;
 
 /**
  * Metric names: accuracy, balanced_accuracy, {precision,recall,f1}_{macro,micro,weighted}, mcc,

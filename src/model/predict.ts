@@ -3,6 +3,7 @@ import type { Batch } from '../data/batcher.js';
 import { ConfigurationError } from '../errors.js';
 import type { InputFeed } from './feed.js';
 import type { LoadedModel } from './load.js';
+import { fetchNames } from './outputs.js';
 
 type Ort = typeof import('onnxruntime-node');
 
@@ -106,7 +107,7 @@ export class Predictor {
     const start = process.hrtime.bigint();
     let out: InferenceSession.ReturnType;
     try {
-      out = await this.model.session.run(feeds, this.fetches());
+      out = await this.model.session.run(feeds, fetchNames(this.model.outputs));
     } catch (e) {
       throw new ConfigurationError(
         `onnxruntime failed to run the model: ${(e as Error).message.split('\n')[0]}`,
@@ -116,11 +117,6 @@ export class Predictor {
     this.inferenceNs += process.hrtime.bigint() - start;
     if (this.options.task === 'regression') this.readRegression(out, batch.rows);
     else this.readClassification(out, batch.rows);
-  }
-
-  private fetches(): string[] {
-    const o = this.model.outputs;
-    return [o.label?.name, o.probabilities?.name, o.scores?.name].filter((n): n is string => Boolean(n));
   }
 
   private tensor(feed: InputFeed, batch: Batch): Tensor {

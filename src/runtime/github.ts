@@ -1,5 +1,5 @@
 import * as core from '@actions/core';
-import { ExitCode } from '../errors.js';
+import { ConfigurationError, ExitCode } from '../errors.js';
 import type { Annotation, Logger } from '../logging.js';
 import { loadActionSpec } from './action-spec.js';
 import type { Command } from './command.js';
@@ -66,8 +66,9 @@ export async function runAction<I>(command: Command<I>): Promise<void> {
   );
 
   if (outcome.error) {
-    if (!(outcome.error.name === 'ConfigurationError') && outcome.error.stack)
-      core.debug(outcome.error.stack);
+    // The user's mistake needs only its message; a bug in mlgate needs its stack in the log.
+    if (outcome.error instanceof ConfigurationError) core.debug(outcome.error.stack ?? '');
+    else core.info(outcome.error.stack ?? '');
     core.setFailed(errorMessage(outcome.error));
     process.exitCode = outcome.exitCode;
     return;

@@ -50,6 +50,11 @@ export const input = {
     }
     return value;
   },
+  /** A whole number, or `auto` (or empty): undefined, for the command to choose. */
+  intOrAuto(raw: RawInputs, name: string, min = 0): number | undefined {
+    const text = raw.get(name).trim().toLowerCase();
+    return text === 'auto' || text === '' ? undefined : input.int(raw, name, min);
+  },
   choice<T extends string>(raw: RawInputs, name: string, choices: readonly T[]): T {
     const value = raw.get(name).trim().toLowerCase();
     if (!choices.includes(value as T)) {

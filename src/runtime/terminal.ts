@@ -164,7 +164,9 @@ export async function runTerminal<I>(command: Command<I>, argv: string[]): Promi
   const outcome = await execute(command, raw, logger);
   if (outcome.error) {
     logger.error(errorMessage(outcome.error));
-    if (verbose || !(outcome.error instanceof ConfigurationError)) logger.debug(outcome.error.stack ?? '');
+    // A configuration error is the user's to fix: its message is enough. Anything else is a bug: show where.
+    if (!(outcome.error instanceof ConfigurationError)) logger.info(outcome.error.stack ?? '');
+    else logger.debug(outcome.error.stack ?? '');
     if (outcome.reportPath) logger.info(`Report: ${outcome.reportPath}`);
     return outcome.exitCode;
   }

@@ -33567,6 +33567,8 @@ const LABEL_METRICS = [
 ];
 const BINARY_METRICS = ['precision', 'recall', 'f1'];
 const SCORE_METRICS = ['roc_auc', 'pr_auc', 'log_loss'];
+/** Per-class metrics, named `<metric>.<label>`. */
+const PER_CLASS_METRICS = ['precision', 'recall', 'f1'];
 /**
  * Metric names: accuracy, balanced_accuracy, {precision,recall,f1}_{macro,micro,weighted}, mcc,
  * roc_auc, pr_auc, log_loss; for two classes also precision, recall, f1 of the positive class; and
@@ -34995,6 +34997,7 @@ function linksOutside(target, dir) {
 
 ;// CONCATENATED MODULE: ./src/model/predict.ts
 
+
 /** The classes of a classification run, shared by the candidate and the baseline so their ids agree. */
 class ClassSpace {
     classes;
@@ -35085,7 +35088,7 @@ class Predictor {
         const start = process.hrtime.bigint();
         let out;
         try {
-            out = await this.model.session.run(feeds, this.fetches());
+            out = await this.model.session.run(feeds, fetchNames(this.model.outputs));
         }
         catch (e) {
             throw new errors/* ConfigurationError */.j1(`onnxruntime failed to run the model: ${e.message.split('\n')[0]}`, `input "${this.model.input}"`);
@@ -35095,10 +35098,6 @@ class Predictor {
             this.readRegression(out, batch.rows);
         else
             this.readClassification(out, batch.rows);
-    }
-    fetches() {
-        const o = this.model.outputs;
-        return [o.label?.name, o.probabilities?.name, o.scores?.name].filter((n) => Boolean(n));
     }
     tensor(feed, batch) {
         const n = batch.rows;
@@ -35382,7 +35381,6 @@ function readValidateModelInputs(raw) {
         const items = inputs/* input */.h.list(raw, name);
         return items.length > 0 ? items : undefined;
     };
-    const batch = inputs/* input */.h.string(raw, 'batch-size').toLowerCase();
     return {
         model: inputs/* input */.h.required(raw, 'model', 'the path of the .onnx model to validate'),
         data: inputs/* input */.h.list(raw, 'data'),
@@ -35397,9 +35395,9 @@ function readValidateModelInputs(raw) {
         sliceColumns: inputs/* input */.h.list(raw, 'slice-columns'),
         minSliceSize: inputs/* input */.h.int(raw, 'min-slice-size', 1),
         missingValues: inputs/* input */.h.choice(raw, 'missing-values', ['error', 'skip-row']),
-        batchSize: batch === 'auto' || batch === '' ? 'auto' : inputs/* input */.h.int(raw, 'batch-size', 1),
+        batchSize: inputs/* input */.h.intOrAuto(raw, 'batch-size', 1),
         threads: inputs/* input */.h.int(raw, 'threads', 0),
-        bootstrapResamples: inputs/* input */.h.int(raw, 'bootstrap-resamples', 0),
+        bootstrapResamples: inputs/* input */.h.intOrAuto(raw, 'bootstrap-resamples', 1),
     };
 }
 function readGates(inputs) {
@@ -35479,7 +35477,7 @@ async function validate_model_evaluate(inputs, gates, engine, logger) {
     const yTrue = space ? new Growable((n) => new Int32Array(n)) : new Growable((n) => new Float64Array(n));
     const sliceCodes = slices.map(() => new Growable((n) => new Int32Array(n)));
     const skipped = { rows: 0, byColumn: {} };
-    const batchSize = inputs.batchSize === 'auto' ? AUTO_BATCH_ROWS : inputs.batchSize;
+    const batchSize = inputs.batchSize ?? AUTO_BATCH_ROWS;
     const batcher = new Batcher(reads, batchSize);
     let rowsRead = 0;
     const runBatch = async (batch) => {
@@ -35655,35 +35653,12 @@ async function sliceValues(columns, files, header, engine) {
     }
     return slices;
 }
-const CLASSIFICATION_METRICS = [
-    'accuracy',
-    'balanced_accuracy',
-    'precision_macro',
-    'recall_macro',
-    'f1_macro',
-    'precision_micro',
-    'recall_micro',
-    'f1_micro',
-    'precision_weighted',
-    'recall_weighted',
-    'f1_weighted',
-    'roc_auc',
-    'pr_auc',
-    'log_loss',
-    'mcc',
-];
-const validate_model_BINARY_METRICS = ['precision', 'recall', 'f1'];
-const validate_model_REGRESSION_METRICS = ['mae', 'mse', 'rmse', 'r2', 'mape', 'max_error', 'explained_variance'];
 function knownMetrics(task, space) {
     if (task === 'regression')
-        return [...validate_model_REGRESSION_METRICS, 'rows'];
-    const perClass = space.classes.flatMap((c) => ['precision', 'recall', 'f1'].map((m) => `${m}.${c}`));
-    return [
-        ...CLASSIFICATION_METRICS,
-        ...(space.scoreClasses === 2 ? validate_model_BINARY_METRICS : []),
-        ...perClass,
-        'rows',
-    ];
+        return [...REGRESSION_METRICS, 'rows'];
+    const perClass = space.classes.flatMap((c) => PER_CLASS_METRICS.map((m) => `${m}.${c}`));
+    const binary = space.scoreClasses === 2 ? BINARY_METRICS : [];
+    return [...LABEL_METRICS, ...binary, ...SCORE_METRICS, ...perClass, 'rows'];
 }
 /**
  * Checks the label and the features of every row of a chunk. Returns the rows to keep (null = all),
@@ -36995,8 +36970,11 @@ async function runAction(command) {
         core/* setOutput */.uH('report-path', outcome.reportPath);
     core/* setOutput */.uH('passed', String(outcome.exitCode === errors/* ExitCode */.yU.Passed && (outcome.result?.report.passed ?? false)));
     if (outcome.error) {
-        if (!(outcome.error.name === 'ConfigurationError') && outcome.error.stack)
-            core/* debug */.Yz(outcome.error.stack);
+        // The user's mistake needs only its message; a bug in mlgate needs its stack in the log.
+        if (outcome.error instanceof errors/* ConfigurationError */.j1)
+            core/* debug */.Yz(outcome.error.stack ?? '');
+        else
+            core/* info */.pq(outcome.error.stack ?? '');
         core/* setFailed */.C1(errorMessage(outcome.error));
         process.exitCode = outcome.exitCode;
         return;
@@ -37074,6 +37052,11 @@ const input = {
             throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigurationError */ .j1(`expected a whole number >= ${min}, got "${text}"`, where(name));
         }
         return value;
+    },
+    /** A whole number, or `auto` (or empty): undefined, for the command to choose. */
+    intOrAuto(raw, name, min = 0) {
+        const text = raw.get(name).trim().toLowerCase();
+        return text === 'auto' || text === '' ? undefined : input.int(raw, name, min);
     },
     choice(raw, name, choices) {
         const value = raw.get(name).trim().toLowerCase();
