@@ -133,7 +133,9 @@ if (!existsSync('cli/dist/index.js')) execFileSync('npm', ['run', 'build'], { st
 console.log(
   `\nvalidate-model benchmark: ${rows.toLocaleString('en-US')} rows x 20 features, RandomForest 100 trees depth 8 (ZipMap), ${process.platform}-${process.arch}, ${(await import('node:os')).cpus().length} cores\n`,
 );
-const ours = mlgate(csv);
+// Median of three: a shared 2-core machine is noisy.
+const runs = [mlgate(csv), mlgate(csv), mlgate(csv)].sort((x, y) => x.seconds - y.seconds);
+const ours = runs[1];
 const ref = sklearn();
 const b = await floor(ours.batch);
 const growth = [];
