@@ -38423,7 +38423,13 @@ function comparisonTable(metrics, comparison) {
         const value = metrics[name];
         const delta = value != null && base != null ? value - base : null;
         const ci = interval ? `[${signed(interval.low)}, ${signed(interval.high)}]` : '';
-        const verdict = interval ? (interval.significant ? 'significant' : 'not significant') : '';
+        const verdict = !interval
+            ? ''
+            : !interval.significant
+                ? 'not significant'
+                : isImprovement(name, interval.delta)
+                    ? 'significantly better'
+                    : 'significantly worse';
         return [code(name), value, base ?? null, delta === null ? null : signed(delta), ci, verdict];
     });
     return table(['Metric', 'Model', 'Baseline', 'Δ', '95% CI of Δ (paired bootstrap)', ''], rows, [
@@ -38435,6 +38441,9 @@ function comparisonTable(metrics, comparison) {
         'left',
     ]);
 }
+/** Errors and losses improve downwards; every other metric upwards. */
+const LOWER_IS_BETTER = new Set(['log_loss', 'mae', 'mse', 'rmse', 'mape', 'max_error']);
+const isImprovement = (metric, delta) => LOWER_IS_BETTER.has(metric) ? delta < 0 : delta > 0;
 const signed = (x) => (x > 0 ? `+${formatNumber(x)}` : formatNumber(x));
 function confusionTable(cm) {
     return table(['true \\ predicted', ...cm.labels], cm.matrix.map((row, i) => [code(cm.labels[i]), ...row]), ['left', ...cm.labels.map(() => 'right')]);
@@ -38454,6 +38463,7 @@ function sliceTable(slices, task, minSize) {
 }
 function modelAndData(d) {
     const model = (m, name) => [
+        '',
         `**${name}**: ${code(m.path).markdown} (${formatNumber(m.sizeBytes)} bytes), read as ${m.interpretation ?? 'n/a'}`,
         ...m.feeds.map((f) => `- input ${code(f.input).markdown} (${f.as}) ← ${f.columns.length} column(s): ${f.columns.slice(0, 12).join(', ')}${f.columns.length > 12 ? ', …' : ''}`),
     ];

@@ -85,7 +85,13 @@ function comparisonTable(metrics: Record<string, number | null>, comparison: Com
     const value = metrics[name];
     const delta = value != null && base != null ? value - base : null;
     const ci = interval ? `[${signed(interval.low)}, ${signed(interval.high)}]` : '';
-    const verdict = interval ? (interval.significant ? 'significant' : 'not significant') : '';
+    const verdict = !interval
+      ? ''
+      : !interval.significant
+        ? 'not significant'
+        : isImprovement(name, interval.delta)
+          ? 'significantly better'
+          : 'significantly worse';
     return [code(name), value, base ?? null, delta === null ? null : signed(delta), ci, verdict];
   });
   return table(['Metric', 'Model', 'Baseline', 'Δ', '95% CI of Δ (paired bootstrap)', ''], rows, [
@@ -97,6 +103,11 @@ function comparisonTable(metrics: Record<string, number | null>, comparison: Com
     'left',
   ]);
 }
+
+/** Errors and losses improve downwards; every other metric upwards. */
+const LOWER_IS_BETTER = new Set(['log_loss', 'mae', 'mse', 'rmse', 'mape', 'max_error']);
+const isImprovement = (metric: string, delta: number) =>
+  LOWER_IS_BETTER.has(metric) ? delta < 0 : delta > 0;
 
 const signed = (x: number) => (x > 0 ? `+${formatNumber(x)}` : formatNumber(x));
 
@@ -124,6 +135,7 @@ function sliceTable(slices: SliceResult[], task: string, minSize: number): strin
 
 function modelAndData(d: Record<string, any>): string {
   const model = (m: any, name: string) => [
+    '',
     `**${name}**: ${code(m.path).markdown} (${formatNumber(m.sizeBytes)} bytes), read as ${m.interpretation ?? 'n/a'}`,
     ...m.feeds.map(
       (f: any) =>

@@ -35313,7 +35313,13 @@ function comparisonTable(metrics, comparison) {
         const value = metrics[name];
         const delta = value != null && base != null ? value - base : null;
         const ci = interval ? `[${signed(interval.low)}, ${signed(interval.high)}]` : '';
-        const verdict = interval ? (interval.significant ? 'significant' : 'not significant') : '';
+        const verdict = !interval
+            ? ''
+            : !interval.significant
+                ? 'not significant'
+                : isImprovement(name, interval.delta)
+                    ? 'significantly better'
+                    : 'significantly worse';
         return [(0,markdown/* code */.aY)(name), value, base ?? null, delta === null ? null : signed(delta), ci, verdict];
     });
     return (0,markdown/* table */.tp)(['Metric', 'Model', 'Baseline', 'Δ', '95% CI of Δ (paired bootstrap)', ''], rows, [
@@ -35325,6 +35331,9 @@ function comparisonTable(metrics, comparison) {
         'left',
     ]);
 }
+/** Errors and losses improve downwards; every other metric upwards. */
+const LOWER_IS_BETTER = new Set(['log_loss', 'mae', 'mse', 'rmse', 'mape', 'max_error']);
+const isImprovement = (metric, delta) => LOWER_IS_BETTER.has(metric) ? delta < 0 : delta > 0;
 const signed = (x) => (x > 0 ? `+${(0,markdown/* formatNumber */.ZV)(x)}` : (0,markdown/* formatNumber */.ZV)(x));
 function confusionTable(cm) {
     return (0,markdown/* table */.tp)(['true \\ predicted', ...cm.labels], cm.matrix.map((row, i) => [(0,markdown/* code */.aY)(cm.labels[i]), ...row]), ['left', ...cm.labels.map(() => 'right')]);
@@ -35344,6 +35353,7 @@ function sliceTable(slices, task, minSize) {
 }
 function modelAndData(d) {
     const model = (m, name) => [
+        '',
         `**${name}**: ${(0,markdown/* code */.aY)(m.path).markdown} (${(0,markdown/* formatNumber */.ZV)(m.sizeBytes)} bytes), read as ${m.interpretation ?? 'n/a'}`,
         ...m.feeds.map((f) => `- input ${(0,markdown/* code */.aY)(f.input).markdown} (${f.as}) ← ${f.columns.length} column(s): ${f.columns.slice(0, 12).join(', ')}${f.columns.length > 12 ? ', …' : ''}`),
     ];
