@@ -466,10 +466,10 @@ function missingRows(column: Chunk['columns'][number], rows: number): Uint8Array
   if (column.as !== 'float32' && column.as !== 'float64') return mask;
   const values = column.data;
   let nan = -1;
-  for (let i = 0; i < rows && nan < 0; i++) if (values[i] !== values[i]) nan = i;
+  for (let i = 0; i < rows && nan < 0; i++) if (Number.isNaN(values[i])) nan = i;
   if (nan < 0) return mask;
   const out = mask ?? new Uint8Array(rows);
-  for (let i = nan; i < rows; i++) if (values[i] !== values[i]) out[i] = 1;
+  for (let i = nan; i < rows; i++) if (Number.isNaN(values[i])) out[i] = 1;
   return out;
 }
 

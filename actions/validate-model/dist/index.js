@@ -35738,13 +35738,13 @@ function missingRows(column, rows) {
     const values = column.data;
     let nan = -1;
     for (let i = 0; i < rows && nan < 0; i++)
-        if (values[i] !== values[i])
+        if (Number.isNaN(values[i]))
             nan = i;
     if (nan < 0)
         return mask;
     const out = mask ?? new Uint8Array(rows);
     for (let i = nan; i < rows; i++)
-        if (values[i] !== values[i])
+        if (Number.isNaN(values[i]))
             out[i] = 1;
     return out;
 }
