@@ -36198,8 +36198,12 @@ const SQL_TYPE = {
     bool: 'BOOLEAN',
     text: 'VARCHAR',
 };
+/** SQL string literal and quoted identifier: every name and path from users goes through these. */
 const literal = (s) => `'${s.replaceAll("'", "''")}'`;
 const ident = (s) => `"${s.replaceAll('"', '""')}"`;
+/** Columns every loaded table carries besides the file's own: where each row came from. */
+const FILE_COLUMN = '__file';
+const LINE_COLUMN = '__line';
 /** The data engine: DuckDB reading CSV/TSV/gzip/Parquet out of core and handing back typed column chunks. */
 class Engine {
     instance;
@@ -36217,6 +36221,27 @@ class Engine {
         // cores) at a bounded cost in memory.
         await conn.run(`SET streaming_buffer_size = '${STREAMING_BUFFER}'`);
         return new Engine(instance, conn);
+    }
+    async all(sql) {
+        const result = await this.conn.runAndReadAll(sql);
+        const names = result.columnNames();
+        return result.getRowsJS().map((row) => Object.fromEntries(names.map((n, i) => [n, plain(row[i])])));
+    }
+    /**
+     * Loads files into table `name`, every column as text (so that a value which does not parse as
+     * its declared type is a failed check on its row, not a read error), plus __file and __line (the
+     * line in its file; the header is line 1). Returns the number of rows.
+     */
+    async loadText(name, files, header) {
+        const parts = files.map((file) => `SELECT ${literal(file.path)} AS ${FILE_COLUMN}, (row_number() OVER () + 1)::BIGINT AS ${LINE_COLUMN}, ${header.map((c) => `CAST(${ident(c)} AS VARCHAR) AS ${ident(c)}`).join(', ')} FROM ${this.source(file, header, [])}`);
+        try {
+            await this.conn.run(`CREATE OR REPLACE TABLE ${ident(name)} AS ${parts.join(' UNION ALL ')}`);
+        }
+        catch (e) {
+            throw dataError(e, files[0]);
+        }
+        const [{ n }] = await this.all(`SELECT count(*) AS n FROM ${ident(name)}`);
+        return Number(n);
     }
     close() {
         this.conn.closeSync();
@@ -36347,6 +36372,9 @@ class Engine {
             throw dataError(e, file);
         }
     }
+}
+function plain(value) {
+    return typeof value === 'bigint' ? Number(value) : value;
 }
 /** Reads a DuckDB vector's backing storage directly: per-item accessors would cost a call per cell. */
 function columnData(read, vector, rows) {

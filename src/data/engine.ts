@@ -39,8 +39,19 @@ const SQL_TYPE = {
   text: 'VARCHAR',
 } as const;
 
-const literal = (s: string) => `'${s.replaceAll("'", "''")}'`;
-const ident = (s: string) => `"${s.replaceAll('"', '""')}"`;
+/** SQL string literal and quoted identifier: every name and path from users goes through these. */
+export const literal = (s: string) => `'${s.replaceAll("'", "''")}'`;
+export const ident = (s: string) => `"${s.replaceAll('"', '""')}"`;
+
+/** The SQL surface the checks and statistics code runs on (an Engine, or a bare connection in tests). */
+export interface Sql {
+  /** Rows as plain JS objects keyed by column name (BIGINT as number, DECIMAL as number, NULL as null). */
+  all(sql: string): Promise<Record<string, unknown>[]>;
+}
+
+/** Columns every loaded table carries besides the file's own: where each row came from. */
+export const FILE_COLUMN = '__file';
+export const LINE_COLUMN = '__line';
 
 /** The data engine: DuckDB reading CSV/TSV/gzip/Parquet out of core and handing back typed column chunks. */
 export class Engine {
@@ -58,6 +69,31 @@ export class Engine {
     // cores) at a bounded cost in memory.
     await conn.run(`SET streaming_buffer_size = '${STREAMING_BUFFER}'`);
     return new Engine(instance, conn);
+  }
+
+  async all(sql: string): Promise<Record<string, unknown>[]> {
+    const result = await this.conn.runAndReadAll(sql);
+    const names = result.columnNames();
+    return result.getRowsJS().map((row) => Object.fromEntries(names.map((n, i) => [n, plain(row[i])])));
+  }
+
+  /**
+   * Loads files into table `name`, every column as text (so that a value which does not parse as
+   * its declared type is a failed check on its row, not a read error), plus __file and __line (the
+   * line in its file; the header is line 1). Returns the number of rows.
+   */
+  async loadText(name: string, files: DataFile[], header: string[]): Promise<number> {
+    const parts = files.map(
+      (file) =>
+        `SELECT ${literal(file.path)} AS ${FILE_COLUMN}, (row_number() OVER () + 1)::BIGINT AS ${LINE_COLUMN}, ${header.map((c) => `CAST(${ident(c)} AS VARCHAR) AS ${ident(c)}`).join(', ')} FROM ${this.source(file, header, [])}`,
+    );
+    try {
+      await this.conn.run(`CREATE OR REPLACE TABLE ${ident(name)} AS ${parts.join(' UNION ALL ')}`);
+    } catch (e) {
+      throw dataError(e, files[0]);
+    }
+    const [{ n }] = await this.all(`SELECT count(*) AS n FROM ${ident(name)}`);
+    return Number(n);
   }
 
   close(): void {
@@ -196,6 +232,10 @@ export class Engine {
       throw dataError(e, file);
     }
   }
+}
+
+function plain(value: unknown): unknown {
+  return typeof value === 'bigint' ? Number(value) : value;
 }
 
 /** Reads a DuckDB vector's backing storage directly: per-item accessors would cost a call per cell. */
