@@ -1,9 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { type Batch, Batcher } from '../data/batcher.js';
 import { type Chunk, type ColumnRead, Engine } from '../data/engine.js';
 import { type DataFile, expandDataInput } from '../data/files.js';
 import { ConfigurationError } from '../errors.js';
-import { assertKnownMetrics, evaluateGates, type Gate, parseGates } from '../gates/index.js';
+import { assertKnownMetrics, evaluateGates, type Gate, loadGates } from '../gates/index.js';
 import type { Logger } from '../logging.js';
 import {
   BINARY_METRICS,
@@ -79,28 +78,13 @@ export function readValidateModelInputs(raw: RawInputs): ValidateModelInputs {
   };
 }
 
-function readGates(inputs: ValidateModelInputs): Gate[] {
-  const gates = parseGates(inputs.gates, 'gates');
-  if (!inputs.gatesFile) return gates;
-  let text: string;
-  try {
-    text = readFileSync(inputs.gatesFile, 'utf8');
-  } catch (e) {
-    throw new ConfigurationError(
-      `cannot read ${inputs.gatesFile} (${(e as NodeJS.ErrnoException).code})`,
-      'input "gates-file"',
-    );
-  }
-  return [...gates, ...parseGates(text, inputs.gatesFile)];
-}
-
 export const validateModel: Command<ValidateModelInputs> = {
   name: 'validate-model',
   title: 'Model validation',
   readInputs: readValidateModelInputs,
   async run(inputs, logger) {
     // Gates are parsed before any data is read: a typo should cost seconds, not a full evaluation.
-    const gates = readGates(inputs);
+    const gates = loadGates(inputs.gates, inputs.gatesFile);
     const engine = await Engine.open(logger);
     try {
       return await evaluate(inputs, gates, engine, logger);
@@ -119,7 +103,7 @@ async function evaluate(
   const started = performance.now();
   const warnings: string[] = [];
   const files = await expandDataInput(inputs.data, engine);
-  const header = await sharedHeader(files, engine);
+  const header = await engine.sharedColumns(files);
   for (const [column, name] of [
     [inputs.labelColumn, 'label-column'],
     ...inputs.sliceColumns.map((c) => [c, 'slice-columns']),
@@ -306,21 +290,6 @@ async function evaluate(
     `Evaluated ${rows.toLocaleString('en-US')} rows in ${elapsed.toFixed(2)} s (${Math.round(rowsRead / elapsed).toLocaleString('en-US')} rows/s)`,
   );
   return { report, markdown: renderValidateModel(report), outputs };
-}
-
-/** Every file must have the same columns in the same order: rows are matched to features by position. */
-async function sharedHeader(files: DataFile[], engine: Engine): Promise<string[]> {
-  const header = await engine.columns(files[0]);
-  for (const file of files.slice(1)) {
-    const other = await engine.columns(file);
-    if (other.join('\u0000') !== header.join('\u0000')) {
-      throw new ConfigurationError(
-        `its columns (${other.join(', ')}) differ from ${files[0].path} (${header.join(', ')}); every data file must have the same header`,
-        file.path,
-      );
-    }
-  }
-  return header;
 }
 
 async function resolveTask(

@@ -157,6 +157,21 @@ export class Engine {
     return result.map((row) => String(row[0]));
   }
 
+  /** The columns of the first file, which every other file must have too, in the same order. */
+  async sharedColumns(files: DataFile[]): Promise<string[]> {
+    const header = await this.columns(files[0]);
+    for (const file of files.slice(1)) {
+      const other = await this.columns(file);
+      if (other.join('\u0000') !== header.join('\u0000')) {
+        throw new ConfigurationError(
+          `its columns (${other.join(', ')}) differ from ${files[0].path} (${header.join(', ')}); every file of one input must have the same header`,
+          file.path,
+        );
+      }
+    }
+    return header;
+  }
+
   /** Parquet column types, to refuse a text column where numbers are expected before reading it. */
   async parquetTypes(file: DataFile): Promise<Map<string, string>> {
     const rows = await this.run(`DESCRIBE SELECT * FROM ${this.source(file, [], [])}`, file);

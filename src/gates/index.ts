@@ -12,4 +12,5 @@ export {
   type SliceMetrics,
   summarizeGates,
 } from './evaluate.js';
+export { loadGates } from './load.js';
 export { formatMetricName, type Gate, type Operator, parseGates, type Threshold } from './parse.js';
