@@ -31614,7 +31614,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _commands_index_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2889);
+/* harmony import */ var _commands_index_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7300);
 /* harmony import */ var _runtime_terminal_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3953);
 
 
@@ -31639,7 +31639,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 2889:
+/***/ 7300:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -31648,8 +31648,6 @@ __nccwpck_require__.d(__webpack_exports__, {
   P: () => (/* binding */ commands)
 });
 
-// EXTERNAL MODULE: external "node:fs"
-var external_node_fs_ = __nccwpck_require__(3024);
 ;// CONCATENATED MODULE: ./src/data/batcher.ts
 function allocate(read, size) {
     switch (read.as) {
@@ -31727,6 +31725,8 @@ class Batcher {
     }
 }
 
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(3024);
 ;// CONCATENATED MODULE: external "node:os"
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 // EXTERNAL MODULE: external "node:path"
@@ -36301,6 +36301,17 @@ class Engine {
         const result = await this.run(`DESCRIBE SELECT * FROM ${this.source(file, [], [])}`, file);
         return result.map((row) => String(row[0]));
     }
+    /** The columns of the first file, which every other file must have too, in the same order. */
+    async sharedColumns(files) {
+        const header = await this.columns(files[0]);
+        for (const file of files.slice(1)) {
+            const other = await this.columns(file);
+            if (other.join('\u0000') !== header.join('\u0000')) {
+                throw new errors/* ConfigurationError */.j1(`its columns (${other.join(', ')}) differ from ${files[0].path} (${header.join(', ')}); every file of one input must have the same header`, file.path);
+            }
+        }
+        return header;
+    }
     /** Parquet column types, to refuse a text column where numbers are expected before reading it. */
     async parquetTypes(file) {
         const rows = await this.run(`DESCRIBE SELECT * FROM ${this.source(file, [], [])}`, file);
@@ -36536,8 +36547,28 @@ async function expandDataInput(spec, engine, input = 'data') {
 var evaluate = __nccwpck_require__(6657);
 // EXTERNAL MODULE: ./src/gates/parse.ts
 var parse = __nccwpck_require__(6059);
+;// CONCATENATED MODULE: ./src/gates/load.ts
+
+
+
+/** The `gates` input (inline, one per line) followed by the gates of the `gates-file` input, if any. */
+function loadGates(inline, file) {
+    const gates = (0,parse/* parseGates */.M)(inline, 'gates');
+    if (!file)
+        return gates;
+    let text;
+    try {
+        text = (0,external_node_fs_.readFileSync)(file, 'utf8');
+    }
+    catch (e) {
+        throw new errors/* ConfigurationError */.j1(`cannot read ${file} (${e.code})`, 'input "gates-file"');
+    }
+    return [...gates, ...(0,parse/* parseGates */.M)(text, file)];
+}
+
 ;// CONCATENATED MODULE: ./src/gates/index.ts
 // The gate language shared by every action: parse the `gates` input once, judge it against measured metrics.
+
 
 
 
@@ -38552,7 +38583,6 @@ function modelAndData(d) {
 
 
 
-
 /** Rows per inference call when batch-size is auto: big enough to keep onnxruntime's threads busy, small in memory. */
 const AUTO_BATCH_ROWS = 16_384;
 /** The metric names reported as step outputs of their own. */
@@ -38581,26 +38611,13 @@ function readValidateModelInputs(raw) {
         bootstrapResamples: inputs/* input */.h.intOrAuto(raw, 'bootstrap-resamples', 1),
     };
 }
-function readGates(inputs) {
-    const gates = (0,parse/* parseGates */.M)(inputs.gates, 'gates');
-    if (!inputs.gatesFile)
-        return gates;
-    let text;
-    try {
-        text = (0,external_node_fs_.readFileSync)(inputs.gatesFile, 'utf8');
-    }
-    catch (e) {
-        throw new errors/* ConfigurationError */.j1(`cannot read ${inputs.gatesFile} (${e.code})`, 'input "gates-file"');
-    }
-    return [...gates, ...(0,parse/* parseGates */.M)(text, inputs.gatesFile)];
-}
 const validateModel = {
     name: 'validate-model',
     title: 'Model validation',
     readInputs: readValidateModelInputs,
     async run(inputs, logger) {
         // Gates are parsed before any data is read: a typo should cost seconds, not a full evaluation.
-        const gates = readGates(inputs);
+        const gates = loadGates(inputs.gates, inputs.gatesFile);
         const engine = await Engine.open(logger);
         try {
             return await validate_model_evaluate(inputs, gates, engine, logger);
@@ -38614,7 +38631,7 @@ async function validate_model_evaluate(inputs, gates, engine, logger) {
     const started = performance.now();
     const warnings = [];
     const files = await expandDataInput(inputs.data, engine);
-    const header = await sharedHeader(files, engine);
+    const header = await engine.sharedColumns(files);
     for (const [column, name] of [
         [inputs.labelColumn, 'label-column'],
         ...inputs.sliceColumns.map((c) => [c, 'slice-columns']),
@@ -38772,17 +38789,6 @@ async function validate_model_evaluate(inputs, gates, engine, logger) {
         outputs[name] = evaluation.metrics[name] == null ? '' : String(evaluation.metrics[name]);
     logger.info(`Evaluated ${rows.toLocaleString('en-US')} rows in ${elapsed.toFixed(2)} s (${Math.round(rowsRead / elapsed).toLocaleString('en-US')} rows/s)`);
     return { report, markdown: renderValidateModel(report), outputs };
-}
-/** Every file must have the same columns in the same order: rows are matched to features by position. */
-async function sharedHeader(files, engine) {
-    const header = await engine.columns(files[0]);
-    for (const file of files.slice(1)) {
-        const other = await engine.columns(file);
-        if (other.join('\u0000') !== header.join('\u0000')) {
-            throw new errors/* ConfigurationError */.j1(`its columns (${other.join(', ')}) differ from ${files[0].path} (${header.join(', ')}); every data file must have the same header`, file.path);
-        }
-    }
-    return header;
 }
 async function resolveTask(inputs, model, files, header, engine) {
     if (inputs.task !== 'auto')
