@@ -16,21 +16,24 @@ import { helpText, parseFlags, terminalInputs } from '../src/runtime/terminal.js
 const actions = readdirSync('actions');
 
 describe('action.yml is the single source of truth for inputs', () => {
-  it('every input validate-model reads is declared in action.yml, and every declared input is read', () => {
-    const spec = loadActionSpec('validate-model');
-    const raw = recording(
-      terminalInputs(
-        new Map([
-          ['model', 'm.onnx'],
-          ['label-column', 'y'],
-        ]),
-        spec,
-      ),
-    );
-    readCommonInputs(raw);
-    readValidateModelInputs(raw);
-    expect([...raw.names].sort()).toEqual(Object.keys(spec.inputs).sort());
-  });
+  for (const command of commands) {
+    it(`every input ${command.name} reads is declared in its action.yml, and every declared input is read`, () => {
+      const spec = loadActionSpec(command.name);
+      const raw = recording(
+        terminalInputs(
+          new Map([
+            ['model', 'm.onnx'],
+            ['label-column', 'y'],
+            ['data', 'd.csv'],
+          ]),
+          spec,
+        ),
+      );
+      readCommonInputs(raw);
+      command.readInputs(raw);
+      expect([...raw.names].sort()).toEqual(Object.keys(spec.inputs).sort());
+    });
+  }
 
   it('every command has an action whose runtime is node24 and whose entry is the bundle', () => {
     for (const command of commands) expect(actions).toContain(command.name);

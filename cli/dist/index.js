@@ -31614,7 +31614,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _commands_index_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7300);
+/* harmony import */ var _commands_index_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6273);
 /* harmony import */ var _runtime_terminal_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3953);
 
 
@@ -31639,7 +31639,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 7300:
+/***/ 6273:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -31648,89 +31648,14 @@ __nccwpck_require__.d(__webpack_exports__, {
   P: () => (/* binding */ commands)
 });
 
-;// CONCATENATED MODULE: ./src/data/batcher.ts
-function allocate(read, size) {
-    switch (read.as) {
-        case 'float32':
-            return new Float32Array(size);
-        case 'float64':
-            return new Float64Array(size);
-        case 'int64':
-            return new BigInt64Array(size);
-        case 'bool':
-            return new Uint8Array(size);
-        case 'code':
-            return new Int32Array(size);
-        case 'text':
-            return new Array(size).fill(null);
-    }
-}
-/**
- * Copies the kept rows of each chunk into batches of `size` rows. Buffers are reused, so a batch is
- * valid until the next call: the caller runs the model on it before pulling more rows.
- */
-class Batcher {
-    size;
-    buffers;
-    filled = 0;
-    constructor(reads, size) {
-        this.size = size;
-        this.buffers = reads.map((r) => allocate(r, size));
-    }
-    /** Adds the rows of the chunk that `keep` allows (all when null); calls `emit` whenever a batch fills. */
-    async add(chunk, keep, emit) {
-        let i = 0;
-        while (i < chunk.rows) {
-            const room = this.size - this.filled;
-            let j = i;
-            let taken = 0;
-            if (!keep) {
-                j = Math.min(chunk.rows, i + room);
-                taken = j - i;
-            }
-            else {
-                for (; j < chunk.rows && taken < room; j++)
-                    if (keep[j])
-                        taken++;
-            }
-            this.copy(chunk.columns, i, j, keep);
-            this.filled += taken;
-            i = j;
-            if (this.filled === this.size)
-                await this.flush(emit);
-        }
-    }
-    async flush(emit) {
-        if (this.filled === 0)
-            return;
-        const rows = this.filled;
-        this.filled = 0;
-        const view = (b) => (Array.isArray(b) ? b.slice(0, rows) : b.subarray(0, rows));
-        await emit({ rows, columns: this.buffers.map(view) });
-    }
-    copy(columns, from, to, keep) {
-        const start = this.filled;
-        columns.forEach((column, c) => {
-            const out = this.buffers[c];
-            const data = column.data;
-            if (!keep && !Array.isArray(out)) {
-                out.set(data.subarray(from, to), start);
-                return;
-            }
-            let w = start;
-            for (let k = from; k < to; k++)
-                if (!keep || keep[k])
-                    out[w++] = data[k];
-        });
-    }
-}
-
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(3024);
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __nccwpck_require__(1455);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 // EXTERNAL MODULE: ./src/errors.ts
 var errors = __nccwpck_require__(3916);
 ;// CONCATENATED MODULE: ./src/native/pins.json
@@ -31924,8 +31849,6 @@ function currentNativeTarget() {
 
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-// EXTERNAL MODULE: external "node:fs/promises"
-var promises_ = __nccwpck_require__(1455);
 ;// CONCATENATED MODULE: external "node:module"
 const external_node_module_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:module");
 ;// CONCATENATED MODULE: external "os"
@@ -36543,6 +36466,1384 @@ async function expandDataInput(spec, engine, input = 'data') {
     return files;
 }
 
+// EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
+var dist = __nccwpck_require__(8815);
+;// CONCATENATED MODULE: ./src/drift/stats.ts
+/**
+ * The statistics behind drift, agreeing with SciPy 1.10 to 1e-9 (checked against committed fixtures made by
+ * scripts/fixtures/drift_reference.py). Pure functions of small summaries: the SQL in summarize.ts reduces
+ * millions of rows to an ECDF difference, a distance or a table of counts, and everything here works from
+ * those.
+ *
+ * Where SciPy chooses between algorithms (the Kolmogorov-Smirnov p-value has six), the same choice is made
+ * at the same cut-offs, because the approximations SciPy uses in some regions differ from the exact value
+ * by more than 1e-9. Inside one algorithm the arithmetic may differ (log space instead of double-double,
+ * another summation order): that moves results by ~1e-13, not by the tolerance.
+ */
+const EPS = 2 ** -52;
+const LOG_2PI = Math.log(2 * Math.PI);
+const TWO_128 = 2 ** 128;
+const TWO_M128 = 2 ** -128;
+const clip01 = (p) => Math.min(1, Math.max(0, p));
+/** numpy.round: halves go to the even neighbour. */
+function roundHalfEven(x) {
+    const r = Math.round(x);
+    return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+function gcd(a, b) {
+    while (b !== 0)
+        [a, b] = [b, a % b];
+    return a;
+}
+/** x * 2^e without the overflow of forming 2^e first (math.ldexp). */
+function ldexp(x, e) {
+    while (e > 1000) {
+        x *= 2 ** 1000;
+        e -= 1000;
+    }
+    while (e < -1000) {
+        x *= 2 ** -1000;
+        e += 1000;
+    }
+    return x * 2 ** e;
+}
+const MAX_AUTO_N = 10000;
+const INT32_MAX = 2147483647;
+/**
+ * Two-sided two-sample Kolmogorov-Smirnov p-value from D = max |F1 - F2| and the sample sizes, as
+ * scipy.stats.ks_2samp(method=mode). Ties need nothing here: they are already in D, which SciPy (and
+ * summarize.ts) evaluates on the ECDFs at every distinct value.
+ */
+function ksTwoSample(d, n1, n2, mode = 'auto') {
+    if (!(Number.isInteger(n1) && Number.isInteger(n2) && n1 > 0 && n2 > 0)) {
+        throw new RangeError(`sample sizes must be positive integers (got ${n1} and ${n2})`);
+    }
+    if (!(d >= 0 && d <= 1))
+        throw new RangeError(`D must be between 0 and 1 (got ${d})`);
+    const g = gcd(n1, n2);
+    let exact = mode === 'auto' ? Math.max(n1, n2) <= MAX_AUTO_N : mode === 'exact';
+    // SciPy only guards the lattice size when exact was asked for explicitly.
+    if (mode === 'exact' && n1 / g >= INT32_MAX / (n2 / g))
+        exact = false;
+    if (exact) {
+        const lcm = (n1 / g) * n2;
+        const h = roundHalfEven(d * lcm);
+        d = h / lcm;
+        if (h === 0)
+            return { statistic: d, pValue: 1, method: 'exact' };
+        const p = n1 === n2 ? probOutsideSquare(n1, h) : outerProbInsideMethod(n1, n2, g, h);
+        if (p >= 0 && p <= 1)
+            return { statistic: d, pValue: p, method: 'exact' };
+    }
+    const [m, n] = n1 >= n2 ? [n1, n2] : [n2, n1];
+    const en = (m * n) / (m + n);
+    return { statistic: d, pValue: clip01(kolmogorovSf(roundHalfEven(en), d)), method: 'asymp' };
+}
+/** P(D_{n,n} >= h/n): the alternating sum of binomial ratios evaluated Horner-style (SciPy's helper). */
+function probOutsideSquare(n, h) {
+    let p = 0;
+    for (let k = Math.floor(n / h); k >= 0; k--) {
+        let p1 = 1;
+        for (let j = 0; j < h; j++)
+            p1 = ((n - k * h - j) * p1) / (n + k * h + j + 1);
+        p = p1 * (1 - p);
+    }
+    return 2 * p;
+}
+/**
+ * 1 - (share of lattice paths from (0,0) to (m,n) staying strictly inside |x/m - y/n| < h/lcm), by the
+ * recursion that carries 1 - p directly (Viehmann 2021), column by column over a sliding window.
+ */
+function outerProbInsideMethod(m, n, g, h) {
+    if (m < n)
+        [m, n] = [n, m];
+    const mg = m / g;
+    const ng = n / g;
+    let minj = 0;
+    let maxj = Math.min(Math.ceil(h / mg), n + 1);
+    let curlen = maxj - minj;
+    const a = new Float64Array(Math.min(2 * maxj + 2, n + 1)).fill(1);
+    a.fill(0, minj, maxj);
+    for (let i = 1; i <= m; i++) {
+        const lastminj = minj;
+        const lastlen = curlen;
+        minj = Math.min(Math.max(Math.floor((ng * i - h) / mg) + 1, 0), n);
+        maxj = Math.min(Math.ceil((ng * i + h) / mg), n + 1);
+        if (maxj <= minj)
+            return 1;
+        let val = minj === 0 ? 0 : 1;
+        for (let jj = 0; jj < maxj - minj; jj++) {
+            const j = jj + minj;
+            val = (a[jj + minj - lastminj] * i + val * j) / (i + j);
+            a[jj] = val;
+        }
+        curlen = maxj - minj;
+        if (lastlen > curlen)
+            a.fill(1, maxj - minj, maxj - minj + (lastlen - curlen));
+    }
+    return a[maxj - minj - 1];
+}
+/**
+ * P(D_n >= x) for the one-sample two-sided statistic: scipy.stats.kstwo.sf(x, n), which ks_2samp's
+ * asymptotic mode evaluates at n = round(n1 n2 / (n1 + n2)). Simard & L'Ecuyer's choice of algorithm.
+ */
+function kolmogorovSf(n, x) {
+    // rv_continuous.sf: at or below the support's lower end (1/2n) the answer is 1, at or above 1 it is 0.
+    if (x <= 0.5 / n)
+        return 1;
+    if (x >= 1)
+        return 0;
+    const t = n * x;
+    if (t <= 1) {
+        // Ruben-Gambino: P(D_n <= x) = n!/n^n (2t - 1)^n on 1/2n < x <= 1/n.
+        let cdf;
+        if (n <= 140) {
+            cdf = 1;
+            for (let i = 1; i <= n; i++)
+                cdf *= i * (1 / n) * (2 * t - 1);
+        }
+        else {
+            cdf = Math.exp(logFactorialOverPower(n) + n * Math.log(2 * t - 1));
+        }
+        return clip01(1 - cdf);
+    }
+    if (t >= n - 1)
+        return clip01(2 * (1 - x) ** n);
+    if (x >= 0.5)
+        return clip01(2 * smirnovSf(n, x));
+    const nxx = t * x;
+    if (n <= 140) {
+        if (nxx <= 0.754693)
+            return clip01(1 - clip01(durbinCdf(n, x)));
+        if (nxx <= 4)
+            return clip01(1 - clip01(pomeranzCdf(n, x)));
+        return clip01(2 * smirnovSf(n, x));
+    }
+    if (nxx >= 370)
+        return 0;
+    if (nxx >= 2.2)
+        return clip01(2 * smirnovSf(n, x));
+    const cdf = n <= 100000 && n * x ** 1.5 <= 1.4 ? clip01(durbinCdf(n, x)) : pelzGoodCdf(n, x);
+    return clip01(1 - cdf);
+}
+const STIRLING_COEFFS = [
+    -0.029550653594771242, 0.00641025641025641, -0.0019175269175269176, 0.0008417508417508417,
+    -0.0005952380952380953, 0.0007936507936507937, -0.002777777777777778, 0.08333333333333333,
+];
+/** log(n! / n^n) by Stirling's series with n log n taken out up front, so nothing cancels. */
+function logFactorialOverPower(n) {
+    const rn = 1 / n;
+    let poly = 0;
+    for (const c of STIRLING_COEFFS)
+        poly = poly * (rn / n) + c;
+    return Math.log(n) / 2 - n + LOG_2PI / 2 + rn * poly;
+}
+/** Row-major m x m product. */
+function matmul(a, b, m) {
+    const out = new Float64Array(m * m);
+    for (let i = 0; i < m; i++) {
+        for (let k = 0; k < m; k++) {
+            const aik = a[i * m + k];
+            if (aik === 0)
+                continue;
+            for (let j = 0; j < m; j++)
+                out[i * m + j] += aik * b[k * m + j];
+        }
+    }
+    return out;
+}
+/** P(D_n <= d) by Durbin's matrix, raised to the n-th power with rescaling (Marsaglia, Tsang & Wang). */
+function durbinCdf(n, d) {
+    if (d >= 1)
+        return 1;
+    const nd = n * d;
+    if (nd <= 0.5)
+        return 0;
+    const k = Math.ceil(nd);
+    const h = k - nd;
+    const m = 2 * k - 1;
+    const v = new Float64Array(m);
+    const w = new Float64Array(m);
+    let fac = 1;
+    for (let j = 1; j <= m; j++) {
+        w[j - 1] = fac;
+        fac /= j;
+        v[j - 1] = (1 - h ** j) * fac;
+    }
+    v[m - 1] = (1 + (Math.max(2 * h - 1, 0) ** m - 2 * h ** m)) * fac;
+    let hm = new Float64Array(m * m);
+    for (let i = 1; i < m; i++)
+        for (let r = i - 1; r < m; r++)
+            hm[r * m + i] = w[r - (i - 1)];
+    for (let r = 0; r < m; r++)
+        hm[r * m] = v[r];
+    for (let c = 0; c < m; c++)
+        hm[(m - 1) * m + c] = v[m - 1 - c];
+    let power = new Float64Array(m * m);
+    for (let i = 0; i < m; i++)
+        power[i * m + i] = 1;
+    let expnt = 0;
+    let hExpnt = 0;
+    for (let nn = n; nn > 0; nn = Math.floor(nn / 2)) {
+        if (nn % 2) {
+            power = matmul(power, hm, m);
+            expnt += hExpnt;
+        }
+        hm = matmul(hm, hm, m);
+        hExpnt *= 2;
+        if (Math.abs(hm[(k - 1) * m + (k - 1)]) > TWO_128) {
+            for (let i = 0; i < hm.length; i++)
+                hm[i] /= TWO_128;
+            hExpnt += 128;
+        }
+    }
+    let p = power[(k - 1) * m + (k - 1)];
+    for (let i = 1; i <= n; i++) {
+        p = (i * p) / n;
+        if (Math.abs(p) < TWO_M128) {
+            p *= TWO_128;
+            expnt -= 128;
+        }
+    }
+    return expnt !== 0 ? ldexp(p, expnt) : p;
+}
+/** Which entries of row i of Pomeranz's recursion can be non-zero. */
+function pomeranzWindow(i, n, ll, ceilf, roundf) {
+    let j1;
+    let j2;
+    if (i === 0) {
+        j1 = -ll - ceilf - 1;
+        j2 = ll + ceilf - 1;
+    }
+    else {
+        const half = Math.floor((i + 1) / 2);
+        if ((i + 1) % 2 === 0) {
+            if (half === n + 1) {
+                j1 = n - ll - ceilf - 1;
+                j2 = n + ll + ceilf - 1;
+            }
+            else {
+                j1 = half - 1 - ll - roundf - 1;
+                j2 = half + ll - 1 + ceilf - 1;
+            }
+        }
+        else {
+            j1 = half - 1 - ll - 1;
+            j2 = half + ll + roundf - 1;
+        }
+    }
+    return [Math.max(j1 + 2, 0), Math.min(j2, n)];
+}
+/** P(D_n <= x) by Pomeranz's recursion: each row is the previous one convolved with Poisson-like weights. */
+function pomeranzCdf(n, x) {
+    const t = n * x;
+    const ll = Math.floor(t);
+    const f = t - ll;
+    const g = Math.min(f, 1 - f);
+    const ceilf = f > 0 ? 1 : 0;
+    const roundf = f > 0.5 ? 1 : 0;
+    const npwrs = 2 * (ll + 1);
+    const gpower = new Float64Array(npwrs);
+    const twogpower = new Float64Array(npwrs);
+    const onem2gpower = new Float64Array(npwrs);
+    gpower[0] = twogpower[0] = onem2gpower[0] = 1;
+    const [gOverN, twoGOverN, oneMinusTwoGOverN] = [g / n, (2 * g) / n, (1 - 2 * g) / n];
+    for (let m = 1; m < npwrs; m++) {
+        gpower[m] = (gpower[m - 1] * gOverN) / m;
+        twogpower[m] = (twogpower[m - 1] * twoGOverN) / m;
+        onem2gpower[m] = (onem2gpower[m - 1] * oneMinusTwoGOverN) / m;
+    }
+    let v0 = new Float64Array(npwrs);
+    let v1 = new Float64Array(npwrs);
+    v1[0] = 1;
+    let [v0s, v1s] = [0, 0];
+    let expnt = 0;
+    let [j1, j2] = pomeranzWindow(0, n, ll, ceilf, roundf);
+    for (let i = 1; i < 2 * n + 2; i++) {
+        const k1 = j1;
+        [v0, v1] = [v1, v0];
+        [v0s, v1s] = [v1s, v0s];
+        v1.fill(0);
+        [j1, j2] = pomeranzWindow(i, n, ll, ceilf, roundf);
+        const pwrs = i === 1 || i === 2 * n + 1 ? gpower : i % 2 ? twogpower : onem2gpower;
+        const ln2 = j2 - k1 + 1;
+        if (ln2 <= 0)
+            continue;
+        // numpy slices stop at the end of the array; the convolution is the full one.
+        const a = v0.subarray(k1 - v0s, Math.min(k1 - v0s + ln2, npwrs));
+        const b = pwrs.subarray(0, Math.min(ln2, npwrs));
+        const convStart = j1 - k1;
+        const convLen = j2 - j1 + 1;
+        let max = 0;
+        for (let c = 0; c < convLen; c++) {
+            const at = convStart + c;
+            let s = 0;
+            for (let p = Math.max(0, at - b.length + 1); p <= Math.min(at, a.length - 1); p++)
+                s += a[p] * b[at - p];
+            v1[c] = s;
+            if (s > max)
+                max = s;
+        }
+        if (max > 0 && max < TWO_M128) {
+            for (let c = 0; c < npwrs; c++)
+                v1[c] *= TWO_128;
+            expnt -= 128;
+        }
+        v1s = v0s + j1 - k1;
+    }
+    let ans = v1[n - v1s];
+    for (let m = 1; m <= n; m++) {
+        if (Math.abs(ans) > TWO_128) {
+            ans *= TWO_M128;
+            expnt += 128;
+        }
+        ans *= m;
+    }
+    return clip01(expnt !== 0 ? ldexp(ans, expnt) : ans);
+}
+const PI2 = Math.PI ** 2;
+const PI4 = Math.PI ** 4;
+const PI6 = Math.PI ** 6;
+const SQRT2PI = Math.sqrt(2 * Math.PI);
+/**
+ * Pelz-Good approximation of P(D_n <= x): the Li-Chien/Korolyuk expansion in 1/sqrt(n), transformed with
+ * Jacobi theta functions for small z = x sqrt(n). An approximation: SciPy uses it, so must we.
+ */
+function pelzGoodCdf(n, x) {
+    if (x <= 0)
+        return 0;
+    if (x >= 1)
+        return 1;
+    const z = Math.sqrt(n) * x;
+    const [z2, z3, z4, z6] = [z ** 2, z ** 3, z ** 4, z ** 6];
+    const qlog = -PI2 / 8 / z2;
+    if (qlog < -708)
+        return 0;
+    let q = Math.exp(qlog);
+    const k1a = -z2;
+    const k1b = PI2 / 4;
+    const k2a = 6 * z6 + 2 * z4;
+    const k2b = ((2 * z4 - 5 * z2) * PI2) / 4;
+    const k2c = (PI4 * (1 - 2 * z2)) / 16;
+    const k3d = (PI6 * (5 - 30 * z2)) / 64;
+    const k3c = (PI4 * (-60 * z2 + 212 * z4)) / 16;
+    const k3b = (PI2 * (135 * z4 - 96 * z6)) / 4;
+    const k3a = -30 * z6 - 90 * z ** 8;
+    const terms = [0, 0, 0, 0];
+    const maxk = Math.ceil((16 * z) / Math.PI);
+    for (let k = maxk; k > 0; k--) {
+        const m = 2 * k - 1;
+        const [m2, m4, m6] = [m ** 2, m ** 4, m ** 6];
+        const qpower = q ** (8 * k);
+        const coeffs = [1, k1a + k1b * m2, k2a + k2b * m2 + k2c * m4, k3a + k3b * m2 + k3c * m4 + k3d * m6];
+        for (let i = 0; i < 4; i++)
+            terms[i] = terms[i] * qpower + coeffs[i];
+    }
+    const divisors = [z, 6 * z4, 72 * z ** 7, 6480 * z ** 10];
+    for (let i = 0; i < 4; i++)
+        terms[i] = (terms[i] * q * SQRT2PI) / divisors[i];
+    q = Math.exp(-PI2 / 2 / z2);
+    const sqrt3z = Math.sqrt(3) * z;
+    let k2extra = 0;
+    let k3extra = 0;
+    for (let k = maxk; k > 0; k--) {
+        const qpower = q ** (k * k);
+        k2extra += k * k * qpower;
+        k3extra += (sqrt3z + Math.PI * k) * (sqrt3z - Math.PI * k) * k * k * qpower;
+    }
+    terms[2] += (k2extra * PI2 * SQRT2PI) / (-36 * z3);
+    terms[3] += (k3extra * PI2 * SQRT2PI) / (216 * z6);
+    let sum = 0;
+    for (let i = 0; i < 4; i++)
+        sum += terms[i] / n ** (i / 2);
+    return sum;
+}
+/** n * x as an exact floor plus fraction (cephes' modNX), since the summation bounds hinge on it. */
+function splitNx(n, x) {
+    const hi = n * x;
+    // Dekker's two-product: the rounding error of n * x, exactly.
+    const split = (a) => {
+        const c = 134217729 * a;
+        const h = c - (c - a);
+        return [h, a - h];
+    };
+    const [nh, nl] = split(n);
+    const [xh, xl] = split(x);
+    const lo = nh * xh - hi + nh * xl + nl * xh + nl * xl;
+    let floor = Math.floor(hi);
+    if (floor === hi && lo < 0)
+        floor -= 1;
+    let alpha = hi - floor + lo;
+    if (alpha >= 1) {
+        floor += 1;
+        alpha = 0;
+    }
+    return { floor, alpha };
+}
+/** Cephes' MINLOG with denormals enabled, as SciPy builds it: log(2^-1075). */
+const MINLOG = -745.1332191019412;
+/**
+ * P(D_n^+ >= x), the one-sided Smirnov statistic: scipy.special.smirnov. Cephes sums the Birnbaum-Tingey
+ * series in double-double; the terms are all positive, so summing them in log space in doubles loses only
+ * ~1e-13. Cephes' alternating "upper sum" is used only for x <= 0.5/sqrt(n), where kstwo never calls this.
+ */
+function smirnovSf(n, x) {
+    if (!(n > 0 && x >= 0 && x <= 1))
+        return Number.NaN;
+    if (n === 1)
+        return 1 - x;
+    if (x === 0)
+        return 1;
+    if (x === 1)
+        return 0;
+    const { floor: nxfl, alpha } = splitNx(n, x);
+    let lastV = n - nxfl - (alpha === 0 ? 0 : 1);
+    if (alpha === 0)
+        lastV -= 1;
+    if (nxfl === 0 || (nxfl === 1 && alpha === 0))
+        return 1 - x * Math.exp((n - 1) * Math.log1p(x));
+    if (-2 * n * x * x < MINLOG)
+        return 0;
+    if (nxfl >= n - 1)
+        return Math.exp(n * Math.log1p(-x));
+    if (n > 1000000) {
+        // Cephes stops summing here and uses p ~ exp(-(6nx + 1)^2 / 18n).
+        const logp = -((6 * n * x + 1) ** 2) / 18 / n;
+        return logp < -Math.LN2 ? Math.exp(logp) : 1 + Math.expm1(logp);
+    }
+    // A_v = C(n, v) (x + v/n)^(v-1) (1 - x - v/n)^(n-v); x + v/n = (nxfl + alpha + v) / n without rounding nx.
+    // C(n, v) is carried as mantissa * 2^exponent so that it neither overflows nor loses digits to logs, and
+    // the sum as e^scale * sum so that p-values down to the subnormal range survive as they do in cephes.
+    let mantissa = 1;
+    let exponent = 0;
+    let scale = Number.NaN;
+    let sum = 0;
+    const logN = Math.log(n);
+    const nTerms = lastV + 1;
+    for (let v = 0; v < nTerms; v++) {
+        const up = (nxfl + alpha + v) / n;
+        const logUp = Math.log(nxfl + alpha + v) - logN;
+        const logDown = up < 0.5 ? Math.log1p(-up) : Math.log((n - v - nxfl - alpha) / n);
+        const logA = Math.log(mantissa) + exponent * Math.LN2 + (v - 1) * logUp + (n - v) * logDown;
+        if (Number.isNaN(scale))
+            scale = logA;
+        if (logA > scale + 600) {
+            sum *= Math.exp(scale - logA);
+            scale = logA;
+        }
+        const a = Math.exp(logA - scale);
+        sum += a;
+        if (v > 0) {
+            if (a !== 0) {
+                if (4 * (nTerms - v) * a < EPS * sum && v !== nTerms - 1)
+                    break;
+            }
+            else if (v > n / 2)
+                break;
+        }
+        mantissa *= (n - v) / (v + 1);
+        if (mantissa > 2 ** 500 || mantissa < 2 ** -500) {
+            const e = Math.floor(Math.log2(mantissa));
+            mantissa *= 2 ** -e;
+            exponent += e;
+        }
+    }
+    return clip01(Math.exp(Math.log(x) + scale + Math.log(sum)));
+}
+// ------------------------------------------------------------------------------------------------ gamma
+const LANCZOS_G = 7;
+const LANCZOS = [
+    0.9999999999998099, 676.5203681218851, -1259.1392167224028, 771.3234287776531, -176.6150291621406,
+    12.507343278686905, -0.13857109526572012, 9.984369578019572e-6, 1.5056327351493116e-7,
+];
+/** log Gamma(x) for x > 0: Lanczos (g = 7, 9 terms) below 10, Stirling's series above. */
+function logGamma(x) {
+    if (!(x > 0))
+        return Number.NaN;
+    if (x >= 10)
+        return (x - 0.5) * Math.log(x) - x + LOG_2PI / 2 + stirlingCorrection(x);
+    if (x < 0.5)
+        return Math.log(Math.PI / Math.abs(Math.sin(Math.PI * x))) - logGamma(1 - x);
+    const y = x - 1;
+    let s = LANCZOS[0];
+    for (let i = 1; i < LANCZOS.length; i++)
+        s += LANCZOS[i] / (y + i);
+    const t = y + LANCZOS_G + 0.5;
+    return LOG_2PI / 2 + (y + 0.5) * Math.log(t) - t + Math.log(s);
+}
+/** log Gamma(x) - Stirling's formula, for x >= 10 (terms up to x^-13: below 1e-17 there). */
+function stirlingCorrection(x) {
+    const x2 = x * x;
+    return ((1 / 12 -
+        (1 / 360 - (1 / 1260 - (1 / 1680 - (1 / 1188 - (691 / 360360 - 1 / (156 * x2)) / x2) / x2) / x2) / x2) /
+            x2) /
+        x);
+}
+/** log(x^a e^-x / Gamma(a)), the prefactor of both incomplete gamma functions, without cancelling large terms. */
+function logGammaPrefactor(a, x) {
+    if (a < 10)
+        return a * Math.log(x) - x - logGamma(a);
+    // a log x - x - log Gamma(a) = a log(x/a) - (x - a) + log(a)/2 - log(2 pi)/2 - correction(a).
+    const d = x - a;
+    const logRatio = Math.abs(d) < 0.5 * a ? Math.log1p(d / a) : Math.log(x / a);
+    return a * logRatio - d + Math.log(a) / 2 - LOG_2PI / 2 - stirlingCorrection(a);
+}
+const MAX_ITERATIONS = 100000;
+/** Regularized upper incomplete gamma Q(a, x) = Gamma(a, x) / Gamma(a) (scipy.special.gammaincc). */
+function gammaQ(a, x) {
+    if (!(a > 0) || !(x >= 0))
+        return Number.NaN;
+    if (x === 0)
+        return 1;
+    if (!Number.isFinite(x))
+        return 0;
+    if (x < a + 1) {
+        // Series for P(a, x); Q = 1 - P loses nothing here because P < ~0.6.
+        let term = 1 / a;
+        let sum = term;
+        for (let k = 1; k < MAX_ITERATIONS; k++) {
+            term *= x / (a + k);
+            sum += term;
+            if (Math.abs(term) < Math.abs(sum) * EPS)
+                break;
+        }
+        return 1 - sum * Math.exp(logGammaPrefactor(a, x));
+    }
+    // Continued fraction for Q(a, x) by the modified Lentz method.
+    const tiny = 1e-300;
+    let b = x + 1 - a;
+    let c = 1 / tiny;
+    let d = 1 / b;
+    let h = d;
+    for (let i = 1; i < MAX_ITERATIONS; i++) {
+        const an = -i * (i - a);
+        b += 2;
+        d = an * d + b;
+        if (Math.abs(d) < tiny)
+            d = tiny;
+        c = b + an / c;
+        if (Math.abs(c) < tiny)
+            c = tiny;
+        d = 1 / d;
+        const delta = d * c;
+        h *= delta;
+        if (Math.abs(delta - 1) < EPS)
+            break;
+    }
+    return Math.exp(logGammaPrefactor(a, x)) * h;
+}
+/** Survival function of the chi-squared distribution (scipy.stats.chi2.sf). */
+function chi2Sf(x, dof) {
+    if (x <= 0)
+        return 1;
+    return gammaQ(dof / 2, x / 2);
+}
+/** Two-sided p-value of a standard normal statistic: 2 * scipy.stats.norm.sf(|z|) = erfc(|z| / sqrt 2). */
+function normalTwoSided(z) {
+    return gammaQ(0.5, (z * z) / 2);
+}
+/**
+ * scipy.stats.chi2_contingency(table) on an R x K table of counts: expected = row total x column total /
+ * grand total, Yates' continuity correction when dof = 1, statistic 0 and p = 1 when dof = 0. A column that
+ * is zero in every row has zero expected counts and makes SciPy raise; it carries no information, so it is
+ * dropped (and reported) instead. Rows must have positive totals.
+ */
+function chi2Contingency(table, correction = true) {
+    const dropped = [];
+    const keep = [];
+    for (let j = 0; j < table[0].length; j++)
+        (table.some((row) => row[j] !== 0) ? keep : dropped).push(j);
+    const observed = table.map((row) => keep.map((j) => row[j]));
+    const rows = observed.map((row) => row.reduce((s, v) => s + v, 0));
+    if (rows.some((r) => !(r > 0)))
+        throw new RangeError('every row of the table needs a positive total');
+    const cols = keep.map((_, j) => observed.reduce((s, row) => s + row[j], 0));
+    const total = rows.reduce((s, v) => s + v, 0);
+    const dof = (observed.length - 1) * (keep.length - 1);
+    if (dof === 0)
+        return { statistic: 0, pValue: 1, dof, dropped };
+    let statistic = 0;
+    observed.forEach((row, i) => {
+        row.forEach((o, j) => {
+            const e = (rows[i] * cols[j]) / total;
+            let diff = Math.abs(e - o);
+            if (dof === 1 && correction)
+                diff -= Math.min(0.5, diff);
+            statistic += (diff * diff) / e;
+        });
+    });
+    return { statistic, pValue: chi2Sf(statistic, dof), dof, dropped };
+}
+/**
+ * Pooled two-proportion Z test, two-sided: x1 successes of n1 against x2 of n2 (Evidently's z test; the
+ * p-value as 2 * scipy.stats.norm.sf(|z|)). When the pooled proportion is 0 or 1 both samples agree
+ * exactly and there is nothing to test: z = 0, p = 1.
+ */
+function twoProportionZ(x1, n1, x2, n2) {
+    const p1 = x1 / n1;
+    const p2 = x2 / n2;
+    const pooled = (p1 * n1 + p2 * n2) / (n1 + n2);
+    const se = Math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2));
+    if (!(se > 0))
+        return { z: 0, pValue: 1 };
+    const z = (p1 - p2) / se;
+    return { z, pValue: normalTwoSided(z) };
+}
+// ------------------------------------------------------------------------------------------------ distances
+const sumOf = (values) => values.reduce((s, v) => s + v, 0);
+/** x log(x / y) with SciPy's conventions at 0 (scipy.special.rel_entr). */
+function relEntr(x, y) {
+    if (x > 0 && y > 0)
+        return x * Math.log(x / y);
+    if (x === 0 && y >= 0)
+        return 0;
+    return Number.POSITIVE_INFINITY;
+}
+/**
+ * scipy.spatial.distance.jensenshannon(p, q, base): counts or proportions, normalised first; natural log
+ * unless a base is given; the distance (square root of the divergence). Rounding can leave the divergence
+ * a hair below zero for identical inputs, where SciPy returns NaN: this returns 0.
+ */
+function jensenShannon(p, q, base) {
+    if (p.length !== q.length)
+        throw new RangeError('p and q must have the same length');
+    const sp = sumOf(p);
+    const sq = sumOf(q);
+    let left = 0;
+    let right = 0;
+    for (let i = 0; i < p.length; i++) {
+        const pi = p[i] / sp;
+        const qi = q[i] / sq;
+        const m = (pi + qi) / 2;
+        left += relEntr(pi, m);
+        right += relEntr(qi, m);
+    }
+    let js = left + right;
+    if (base !== undefined)
+        js /= Math.log(base);
+    return Math.sqrt(Math.max(0, js / 2));
+}
+/** Proportion given to an empty bin by psi(), so that ln(a / e) stays finite (the common choice, 0.01%). */
+const PSI_EPSILON = 1e-4;
+/**
+ * Population stability index, sum((a - e) ln(a / e)) over bins, a = data (actual) and e = reference
+ * (expected) proportions; a bin empty on one side counts as PSI_EPSILON there.
+ */
+function psi(actual, expected, epsilon = PSI_EPSILON) {
+    if (actual.length !== expected.length)
+        throw new RangeError('actual and expected must have the same length');
+    const sa = sumOf(actual);
+    const se = sumOf(expected);
+    let total = 0;
+    for (let i = 0; i < actual.length; i++) {
+        const a = actual[i] / sa || epsilon;
+        const e = expected[i] / se || epsilon;
+        total += (a - e) * Math.log(a / e);
+    }
+    return total;
+}
+/** Evidently's floor under the reference's standard deviation, so that a constant reference does not divide by 0. */
+const MIN_REFERENCE_STD = 0.001;
+/** Wasserstein-1 distance in units of the reference's (population) standard deviation, as Evidently's. */
+function normalisedWasserstein(distance, referenceStd) {
+    return distance / Math.max(referenceStd, MIN_REFERENCE_STD);
+}
+/**
+ * Multiple-testing adjusted p-values, in input order: Benjamini-Hochberg as
+ * scipy.stats.false_discovery_control(method='bh') (= statsmodels fdr_bh), Bonferroni, or none.
+ */
+function adjustPValues(pValues, method) {
+    const m = pValues.length;
+    if (method === 'none')
+        return [...pValues];
+    if (method === 'bonferroni')
+        return pValues.map((p) => Math.min(1, p * m));
+    const order = pValues.map((_, i) => i).sort((a, b) => pValues[a] - pValues[b]);
+    const adjusted = new Array(m);
+    let running = Number.POSITIVE_INFINITY;
+    for (let r = m - 1; r >= 0; r--) {
+        running = Math.min(running, pValues[order[r]] * (m / (r + 1)));
+        adjusted[order[r]] = clip01(running);
+    }
+    return adjusted;
+}
+
+;// CONCATENATED MODULE: ./src/drift/summarize.ts
+/**
+ * The SQL half of drift: DuckDB reduces two tables of raw text (any size, out of core) to the few numbers
+ * the statistics need, and only those come back to JS.
+ *
+ * One query per column (besides a row count per table). A numeric column's query sorts the union of both
+ * samples once and walks it with a window: the two ECDFs at every distinct value give the KS statistic,
+ * the area between them the Wasserstein distance, and where the reference's ECDF crosses k/10 the decile
+ * bins; counts, ranges and the reference's spread come from the same materialised values. A categorical
+ * column's query counts every value on each side.
+ */
+
+/** At most this many distinct values (both samples together) and a numeric column is binned by value. */
+const FEW_VALUES = 5;
+/** Columns of a table; a table that does not exist has none. */
+async function tableColumns(sql, table) {
+    const rows = await sql.all(`SELECT column_name FROM information_schema.columns WHERE table_name = ${literal(table)}`);
+    return new Set(rows.map((r) => String(r.column_name)));
+}
+async function tableRows(sql, table) {
+    const [{ n }] = await sql.all(`SELECT count(*) AS n FROM ${ident(table)}`);
+    return Number(n);
+}
+/** The expression for "this cell holds a value": not NULL and not one of the configured missing values. */
+function present(column, missing) {
+    const text = `CAST(${ident(column)} AS VARCHAR)`;
+    return missing.length === 0
+        ? `${text} IS NOT NULL`
+        : `${text} IS NOT NULL AND ${text} NOT IN (${missing.map(literal).join(', ')})`;
+}
+/**
+ * Below this share of distinct values among the first rows, values are grouped before the window: sorting
+ * 2M rows of 1,000 prices costs ~5x more than hashing them into 1,000 groups first; for continuous values
+ * grouping is pure overhead. Only speed depends on the guess, never a result.
+ */
+const GROUP_FIRST_BELOW = 0.25;
+const SAMPLE_ROWS = 10000;
+async function fewDistinct(sql, tables, column) {
+    const head = (table) => `(SELECT ${ident(column)} AS v FROM ${ident(table)} LIMIT ${SAMPLE_ROWS})`;
+    const [row] = await sql.all(`SELECT count(DISTINCT v) AS d, count(v) AS n FROM (${head(tables.data)} UNION ALL ${head(tables.reference)})`);
+    return Number(row.d) < GROUP_FIRST_BELOW * Number(row.n);
+}
+/**
+ * Both samples' numbers as rows (x, d): d = 1 for data and NULL for reference. Missing cells, text that is
+ * not a number, NaN and infinities are left out (they count as missing).
+ */
+function numericValues(tables, column, missing) {
+    const side = (table, d) => `SELECT TRY_CAST(${ident(column)} AS DOUBLE) AS x, ${d} AS d FROM ${ident(table)} WHERE ${present(column, missing)}`;
+    return `SELECT x, d FROM (${side(tables.data, '1')} UNION ALL ${side(tables.reference, 'NULL')}) WHERE isfinite(x)`;
+}
+const number = (v) => (v === null || v === undefined ? Number.NaN : Number(v));
+/** The numeric column's one query (plus a glance at the first rows to choose how to run it). */
+async function summarizeNumeric(sql, tables, column, missing) {
+    // d is 1 on data rows and NULL on reference rows: a running count(d) counts data values, and DuckDB
+    // keeps running counts cheap (a running sum of doubles over 2M rows costs twice the sort).
+    const window = (await fewDistinct(sql, tables, column))
+        ? `SELECT x, sum(c1) OVER o AS f1, sum(c) OVER o AS cum, lead(x) OVER o AS next_x
+       FROM (SELECT x, count(d)::DOUBLE AS c1, count(*)::DOUBLE AS c FROM s GROUP BY x)`
+        : 'SELECT x, count(d) OVER o AS f1, row_number() OVER o AS cum, lead(x) OVER o AS next_x FROM s';
+    // greatest(n, 1): with no values on a side the statistics are not used, but 0/0 must not reach a cast.
+    const diff = 'f1 / greatest(n1, 1) - f2 / greatest(n2, 1)';
+    const query = `
+    WITH s AS MATERIALIZED (${numericValues(tables, column, missing)}),
+    t AS (
+      SELECT count(d)::DOUBLE AS n1, (count(*) - count(d))::DOUBLE AS n2,
+        stddev_pop(x) FILTER (WHERE d IS NULL) AS std,
+        min(x) FILTER (WHERE d = 1) AS min1, max(x) FILTER (WHERE d = 1) AS max1,
+        min(x) FILTER (WHERE d IS NULL) AS min2, max(x) FILTER (WHERE d IS NULL) AS max2
+      FROM s
+    ),
+    w AS (${window} WINDOW o AS (ORDER BY x ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)),
+    b AS (
+      SELECT x, next_x, f1::DOUBLE AS f1, (cum - f1)::DOUBLE AS f2, t.*
+      FROM w CROSS JOIN t WHERE next_x IS NULL OR next_x <> x
+    )
+    SELECT
+      least(9, floor(10 * f2 / greatest(n2, 1)))::INTEGER AS decile,
+      count(*) AS distinct_values,
+      max(${diff}) AS d_max,
+      min(${diff}) AS d_min,
+      sum(abs(${diff}) * (next_x - x)) AS wasserstein,
+      min(x) AS edge,
+      min(f1) AS f1,
+      min(f2) AS f2,
+      any_value(COLUMNS(['n1', 'n2', 'std', 'min1', 'max1', 'min2', 'max2']))
+    FROM b GROUP BY ALL ORDER BY decile`;
+    // Rows at the last value of each tie group ("b") carry the ECDFs there. Grouped by which tenth of the
+    // reference they lie in, the first row of group k is where the reference's ECDF first reaches k/10.
+    const rows = await sql.all(query);
+    const groups = rows.map((r) => ({
+        decile: Number(r.decile),
+        distinct: Number(r.distinct_values),
+        dMax: Number(r.d_max),
+        dMin: Number(r.d_min),
+        wasserstein: Number(r.wasserstein ?? 0),
+        edge: Number(r.edge),
+        f1: Number(r.f1),
+        f2: Number(r.f2),
+    }));
+    const t = rows[0] ?? {};
+    const n1 = Number(t.n1 ?? 0);
+    const n2 = Number(t.n2 ?? 0);
+    const range = (min, max) => min === null || min === undefined ? null : [number(min), number(max)];
+    const distinct = groups.reduce((s, g) => s + g.distinct, 0);
+    return {
+        kind: 'numeric',
+        n: { data: n1, reference: n2 },
+        range: { data: range(t.min1, t.max1), reference: range(t.min2, t.max2) },
+        distinct,
+        // SciPy: D = max(max diff, -min diff); both sides of 0 are always reached (the last value has diff 0).
+        ksStatistic: Math.max(Math.max(...groups.map((g) => g.dMax)), -Math.min(...groups.map((g) => g.dMin))),
+        wasserstein: groups.reduce((s, g) => s + g.wasserstein, 0),
+        referenceStd: number(t.std),
+        few: n1 > 0 && n2 > 0 && distinct <= FEW_VALUES ? await valueCounts(sql, column, missing, tables) : null,
+        deciles: decileBins(groups, n1, n2),
+    };
+}
+/** Counts per value, for a column with only a handful of them (hashing a handful of groups is cheap). */
+async function valueCounts(sql, column, missing, tables) {
+    const rows = await sql.all(`SELECT x, count(d) AS data, count(*) - count(d) AS reference
+     FROM (${numericValues(tables, column, missing)}) GROUP BY x ORDER BY x`);
+    return rows.map((r) => ({ value: Number(r.x), data: Number(r.data), reference: Number(r.reference) }));
+}
+/**
+ * Edge k (k = 1..9) is the smallest reference value whose ECDF reaches k/10 (numpy's 'inverted_cdf'
+ * quantile), found as the first row of the first group at or above k; equal edges merge.
+ */
+function decileBins(groups, n1, n2) {
+    const edges = [];
+    const data = [];
+    const reference = [];
+    let [f1, f2] = [0, 0];
+    for (let k = 1; k <= 9; k++) {
+        const g = groups.find((group) => group.decile >= k);
+        if (!g || g.edge === edges[edges.length - 1])
+            continue;
+        edges.push(g.edge);
+        data.push(g.f1 - f1);
+        reference.push(g.f2 - f2);
+        [f1, f2] = [g.f1, g.f2];
+    }
+    data.push(n1 - f1);
+    reference.push(n2 - f2);
+    return { edges, data, reference };
+}
+/** The categorical column's one query: counts of every value on each side. */
+async function summarizeCategorical(sql, tables, column, missing) {
+    const side = (table, a) => `SELECT CAST(${ident(column)} AS VARCHAR) AS v, ${a} AS a FROM ${ident(table)} WHERE ${present(column, missing)}`;
+    const rows = await sql.all(`SELECT v, count(*) FILTER (WHERE a = 1) AS d, count(*) FILTER (WHERE a = 0) AS r
+     FROM (${side(tables.data, 1)} UNION ALL ${side(tables.reference, 0)}) GROUP BY v ORDER BY v`);
+    const categories = rows.map((r) => ({ value: String(r.v), data: Number(r.d), reference: Number(r.r) }));
+    return {
+        kind: 'categorical',
+        n: {
+            data: categories.reduce((s, c) => s + c.data, 0),
+            reference: categories.reduce((s, c) => s + c.reference, 0),
+        },
+        categories,
+    };
+}
+
+;// CONCATENATED MODULE: ./src/drift/column.ts
+/**
+ * One column's drift: which method tests it (Evidently's defaults by type and size, or the configured one),
+ * what that method and the effect size say, and the verdict, in two steps. measureColumn() computes
+ * everything that depends on the column alone; decideColumn() applies the rules once the p-values of all
+ * columns have been adjusted for multiple testing together.
+ */
+
+
+
+const DRIFT_METHODS = ['ks', 'chisquare', 'z', 'wasserstein', 'jensenshannon', 'psi'];
+/** Methods whose verdict is a p-value below the threshold (and the effect-size floor); the rest are distances. */
+const P_VALUE_METHODS = new Set(['ks', 'chisquare', 'z']);
+/** Methods that need numbers: a categorical column cannot use them. */
+const NUMERIC_METHODS = new Set(['ks', 'wasserstein']);
+/** Evidently's thresholds: p-value methods drift below theirs, distances at or above. */
+const DEFAULT_THRESHOLDS = {
+    ks: 0.05,
+    chisquare: 0.05,
+    z: 0.05,
+    wasserstein: 0.1,
+    jensenshannon: 0.1,
+    psi: 0.1,
+};
+/** Evidently's cut-off: up to this many reference values a column is tested with p-values, above it with distances. */
+const SMALL_REFERENCE = 1000;
+/** Evidently's default method: p-value tests for a small reference, distances for a large one. */
+function defaultMethod(kind, referenceValues, distinct) {
+    const discrete = kind === 'categorical' || distinct <= FEW_VALUES;
+    if (referenceValues <= SMALL_REFERENCE)
+        return distinct <= 2 ? 'z' : discrete ? 'chisquare' : 'ks';
+    return discrete ? 'jensenshannon' : 'wasserstein';
+}
+/** Most categories shown in a histogram; the rest are summed into "(other)". */
+const HISTOGRAM_CATEGORIES = 12;
+/** Most unseen categories listed by name. */
+const UNSEEN_LISTED = 10;
+/** Everything about one column that does not depend on the others. */
+function measureColumn(column, rows, summary, setting, rules) {
+    const { kind, n } = summary;
+    const missing = (side) => rows[side] - n[side];
+    const nullTest = twoProportionZ(missing('data'), rows.data, missing('reference'), rows.reference);
+    const distinct = distinctValues(summary);
+    const method = setting?.method ?? defaultMethod(kind, n.reference, distinct);
+    const base = {
+        column,
+        kind,
+        method,
+        methodSource: setting?.method ? 'config' : 'default',
+        threshold: setting?.threshold ?? (P_VALUE_METHODS.has(method) ? rules.alpha : DEFAULT_THRESHOLDS[method]),
+        effectSizeMeasure: (kind === 'numeric' ? 'wasserstein_norm' : 'jensenshannon'),
+        rows,
+        values: { data: n.data, reference: n.reference, distinct },
+        nullRate: {
+            data: missing('data') / rows.data,
+            reference: missing('reference') / rows.reference,
+            pValue: nullTest.pValue,
+        },
+    };
+    if (n.data === 0 || n.reference === 0) {
+        const empty = n.data === 0 && n.reference === 0;
+        const side = n.data === 0 ? 'data' : 'reference';
+        return {
+            ...base,
+            score: empty ? 0 : null,
+            pValue: null,
+            effectSize: empty ? 0 : null,
+            unseen: null,
+            forced: empty
+                ? { drifted: false, reason: 'values: none on either side (every value is missing)' }
+                : {
+                    drifted: true,
+                    reason: `values: every value is missing in the ${side} but not in the other sample`,
+                },
+            statistics: {},
+            histogram: null,
+        };
+    }
+    const bins = countBins(summary);
+    const distances = binDistances(summary, bins);
+    const { score, pValue, statistics } = runMethod(method, summary, bins, distances, column);
+    const constants = constantValues(summary);
+    return {
+        ...base,
+        score,
+        pValue,
+        effectSize: distances.wasserstein_norm ?? distances.jensenshannon,
+        unseen: summary.kind === 'categorical' ? unseenCategories(summary) : null,
+        forced: constants && constants.data !== constants.reference
+            ? {
+                drifted: true,
+                reason: `values: constant, and different: ${JSON.stringify(constants.reference)} in the reference, ${JSON.stringify(constants.data)} in the data`,
+            }
+            : null,
+        statistics: { ...distances, ...statistics },
+        histogram: { labels: bins.labels, data: bins.data, reference: bins.reference },
+    };
+}
+/** Both sides' single values when both are constant, else null. */
+function constantValues(summary) {
+    const only = (side) => {
+        if (summary.kind === 'numeric') {
+            const range = summary.range[side];
+            return range && range[0] === range[1] ? String(range[0]) : null;
+        }
+        const seen = summary.categories.filter((c) => c[side] > 0);
+        return seen.length === 1 ? seen[0].value : null;
+    };
+    const [data, reference] = [only('data'), only('reference')];
+    return data !== null && reference !== null ? { data, reference } : null;
+}
+function distinctValues(summary) {
+    return summary.kind === 'numeric' ? summary.distinct : summary.categories.length;
+}
+/** The bins every count-based method (chi-squared, Z, Jensen-Shannon, PSI) uses. */
+function countBins(summary) {
+    if (summary.kind === 'categorical') {
+        const { categories } = summary;
+        return {
+            labels: categories.map((c) => c.value),
+            data: categories.map((c) => c.data),
+            reference: categories.map((c) => c.reference),
+            by: 'values',
+        };
+    }
+    if (summary.few) {
+        return {
+            labels: summary.few.map((f) => String(f.value)),
+            data: summary.few.map((f) => f.data),
+            reference: summary.few.map((f) => f.reference),
+            by: 'values',
+        };
+    }
+    const { edges, data, reference } = summary.deciles;
+    const labels = data.map((_, i) => i === 0
+        ? `<= ${column_short(edges[0])}`
+        : i === edges.length
+            ? `> ${column_short(edges[i - 1])}`
+            : `<= ${column_short(edges[i])}`);
+    return { labels, data, reference, by: 'deciles' };
+}
+function binDistances(summary, bins) {
+    const shared = {
+        bins: bins.by,
+        jensenshannon: jensenShannon(bins.data, bins.reference),
+        psi: psi(bins.data, bins.reference),
+    };
+    if (summary.kind === 'categorical')
+        return shared;
+    return {
+        ...shared,
+        ks_statistic: summary.ksStatistic,
+        wasserstein: summary.wasserstein,
+        wasserstein_norm: normalisedWasserstein(summary.wasserstein, summary.referenceStd),
+        reference_std: summary.referenceStd,
+    };
+}
+/** The column's own method: its score, its p-value (test methods) and what else it reports. */
+function runMethod(method, summary, bins, distances, column) {
+    switch (method) {
+        case 'ks': {
+            const { ksStatistic } = summary;
+            const ks = ksTwoSample(ksStatistic, summary.n.data, summary.n.reference);
+            return { score: ks.statistic, pValue: ks.pValue, statistics: { ks_method: ks.method } };
+        }
+        case 'chisquare': {
+            const chi2 = chi2Contingency([bins.data, bins.reference]);
+            return { score: chi2.statistic, pValue: chi2.pValue, statistics: { chisquare_dof: chi2.dof } };
+        }
+        case 'z': {
+            if (distinctValues(summary) > 2) {
+                throw new errors/* ConfigurationError */.j1(`method z compares two proportions, but column "${column}" has ${distinctValues(summary)} distinct values; use chisquare`, `drift-config: columns.${column}.method`);
+            }
+            const z = twoProportionZ(bins.data[0], summary.n.data, bins.reference[0], summary.n.reference);
+            return { score: Math.abs(z.z), pValue: z.pValue, statistics: { z: z.z } };
+        }
+        case 'wasserstein':
+            return { score: distances.wasserstein_norm, pValue: null, statistics: {} };
+        case 'jensenshannon':
+            return { score: distances.jensenshannon, pValue: null, statistics: {} };
+        case 'psi':
+            return { score: distances.psi, pValue: null, statistics: {} };
+    }
+}
+function unseenCategories(summary) {
+    const unseen = summary.categories.filter((c) => c.reference === 0 && c.data > 0);
+    const count = unseen.reduce((s, c) => s + c.data, 0);
+    return {
+        share: summary.n.data > 0 ? count / summary.n.data : 0,
+        count,
+        values: [...unseen]
+            .sort((a, b) => b.data - a.data)
+            .slice(0, UNSEEN_LISTED)
+            .map((c) => ({ value: c.value, count: c.data })),
+    };
+}
+/** The verdict, given the column's p-values after adjustment across columns. */
+function decideColumn(m, adjusted, rules) {
+    const reasons = [];
+    const isTest = P_VALUE_METHODS.has(m.method);
+    const floor = isTest ? rules.effectSizeFloor : null;
+    let valuesDrifted;
+    if (m.forced) {
+        valuesDrifted = m.forced.drifted;
+        reasons.push(m.forced.reason);
+    }
+    else if (isTest) {
+        const p = adjusted.pValue;
+        const significant = p < m.threshold;
+        const large = m.effectSize >= floor;
+        valuesDrifted = significant && large;
+        const test = `${m.method} p = ${fmt(p)}${adjustedNote(m.pValue, p)}`;
+        const effect = `${m.effectSizeMeasure} ${fmt(m.effectSize)}`;
+        if (!significant)
+            reasons.push(`values: ${test} >= ${m.threshold}`);
+        else if (large)
+            reasons.push(`values: ${test} < ${m.threshold} and ${effect} >= ${floor}`);
+        else
+            reasons.push(`values: ${test} < ${m.threshold}, but ${effect} < ${floor}: a shift too small to matter`);
+    }
+    else {
+        valuesDrifted = m.score >= m.threshold;
+        reasons.push(`values: ${m.method} ${fmt(m.score)} ${valuesDrifted ? '>=' : '<'} ${m.threshold}`);
+    }
+    const change = Math.abs(m.nullRate.data - m.nullRate.reference);
+    const nullDrifted = change > rules.nullRateTolerance && adjusted.nullRate < rules.alpha;
+    if (nullDrifted) {
+        reasons.push(`missing values: ${pct(m.nullRate.reference)} in the reference, ${pct(m.nullRate.data)} in the data (change > ${pct(rules.nullRateTolerance)}, p = ${fmt(adjusted.nullRate)})`);
+    }
+    const unseenDrifted = m.unseen !== null && m.unseen.share > rules.unseenTolerance;
+    if (unseenDrifted) {
+        const names = m.unseen.values.map((v) => `${JSON.stringify(v.value)} (${v.count})`).join(', ');
+        reasons.push(`unseen categories: ${pct(m.unseen.share)} of data values (> ${pct(rules.unseenTolerance)}): ${names}`);
+    }
+    const drifted = valuesDrifted || nullDrifted || unseenDrifted;
+    const line = isTest ? floor || DEFAULT_THRESHOLDS.wasserstein : m.threshold;
+    return {
+        column: m.column,
+        kind: m.kind,
+        verdict: drifted ? 'drift' : 'no_drift',
+        drifted,
+        reasons,
+        method: m.method,
+        methodSource: m.methodSource,
+        score: m.score,
+        threshold: m.threshold,
+        pValue: m.pValue,
+        pValueAdjusted: isTest ? adjusted.pValue : null,
+        effectSize: m.effectSize,
+        effectSizeMeasure: m.effectSize === null ? null : m.effectSizeMeasure,
+        effectSizeFloor: floor,
+        normalizedScore: m.effectSize === null ? null : (isTest ? m.effectSize : m.score) / line,
+        rows: m.rows,
+        values: m.values,
+        nullRate: {
+            data: m.nullRate.data,
+            reference: m.nullRate.reference,
+            pValue: m.nullRate.pValue,
+            pValueAdjusted: adjusted.nullRate,
+            tolerance: rules.nullRateTolerance,
+            drifted: nullDrifted,
+        },
+        unseen: m.unseen && { ...m.unseen, tolerance: rules.unseenTolerance, drifted: unseenDrifted },
+        statistics: m.statistics,
+        histogram: compactHistogram(m.histogram),
+    };
+}
+/** A column that could not be evaluated: reported with its reason, not counted in the drift share. */
+function notEvaluable(column, kind, verdict, reason, rows, rules) {
+    return {
+        column,
+        kind,
+        verdict,
+        drifted: false,
+        reasons: [reason],
+        method: null,
+        methodSource: null,
+        score: null,
+        threshold: null,
+        pValue: null,
+        pValueAdjusted: null,
+        effectSize: null,
+        effectSizeMeasure: null,
+        effectSizeFloor: null,
+        normalizedScore: null,
+        rows,
+        values: { data: 0, reference: 0, distinct: 0 },
+        nullRate: {
+            data: null,
+            reference: null,
+            pValue: null,
+            pValueAdjusted: null,
+            tolerance: rules.nullRateTolerance,
+            drifted: false,
+        },
+        unseen: null,
+        statistics: {},
+        histogram: null,
+    };
+}
+/** Keeps the most common categories of a long list and sums the rest into "(other)". */
+function compactHistogram(h) {
+    if (!h || h.labels.length <= HISTOGRAM_CATEGORIES)
+        return h;
+    const order = h.labels
+        .map((_, i) => i)
+        .sort((a, b) => h.data[b] + h.reference[b] - (h.data[a] + h.reference[a]));
+    const top = order.slice(0, HISTOGRAM_CATEGORIES - 1);
+    const rest = order.slice(HISTOGRAM_CATEGORIES - 1);
+    const sum = (xs) => rest.reduce((s, i) => s + xs[i], 0);
+    return {
+        labels: [...top.map((i) => h.labels[i]), '(other)'],
+        data: [...top.map((i) => h.data[i]), sum(h.data)],
+        reference: [...top.map((i) => h.reference[i]), sum(h.reference)],
+    };
+}
+function adjustedNote(raw, adjusted) {
+    return raw !== null && raw !== adjusted ? ` (adjusted; raw ${fmt(raw)})` : '';
+}
+/** Three significant digits; exponent form for small numbers. */
+function fmt(x) {
+    if (x === 0)
+        return '0';
+    return Math.abs(x) < 1e-3 ? x.toExponential(2) : String(Number(x.toPrecision(3)));
+}
+const column_short = (x) => String(Number(x.toPrecision(4)));
+const pct = (x) => `${fmt(100 * x)}%`;
+
+;// CONCATENATED MODULE: ./src/drift/index.ts
+/**
+ * Drift between a dataset and a reference, column by column, out of core: the drift config, and the run
+ * that ties the SQL summaries (summarize.ts), the per-column verdicts (column.ts) and the correction of
+ * p-values across columns together. See docs/drift.md.
+ */
+
+
+
+
+
+
+const DEFAULT_DRIFT_CONFIG = Object.freeze({
+    correction: 'bh',
+    alpha: 0.05,
+    effectSizeFloor: 0.1,
+    nullRateTolerance: 0.05,
+    unseenTolerance: 0.01,
+    driftShare: 0.5,
+    missingValues: [''],
+    columns: {},
+});
+const CORRECTIONS = ['bh', 'bonferroni', 'none'];
+const COLUMN_KEYS = ['method', 'threshold'];
+/**
+ * Reads the drift config: YAML or JSON text (YAML is a superset), an already parsed object, or nothing for
+ * the defaults. Every key is checked; a mistake is a ConfigurationError that names the key.
+ */
+function parseDriftConfig(source, where = 'drift-config') {
+    let raw = source;
+    if (typeof source === 'string') {
+        try {
+            raw = source.trim() === '' ? undefined : (0,dist/* parse */.qg)(source);
+        }
+        catch (e) {
+            throw new errors/* ConfigurationError */.j1(`does not parse as YAML or JSON: ${e.message.split('\n')[0]}`, where);
+        }
+    }
+    if (raw === undefined || raw === null)
+        return { ...DEFAULT_DRIFT_CONFIG, missingValues: [''], columns: {} };
+    const config = mapping(raw, where, 'the drift config');
+    const known = Object.keys(DEFAULT_DRIFT_CONFIG);
+    for (const key of Object.keys(config)) {
+        if (!known.includes(key)) {
+            throw new errors/* ConfigurationError */.j1(`unknown key "${key}"; the keys are ${known.join(', ')}`, where);
+        }
+    }
+    const at = (key) => `${where}: ${key}`;
+    const correction = config.correction ?? DEFAULT_DRIFT_CONFIG.correction;
+    if (!CORRECTIONS.includes(correction)) {
+        throw new errors/* ConfigurationError */.j1(`unknown correction ${JSON.stringify(correction)}; use one of ${CORRECTIONS.join(', ')}`, at('correction'));
+    }
+    const missingValues = config.missingValues ?? DEFAULT_DRIFT_CONFIG.missingValues;
+    if (!Array.isArray(missingValues) || missingValues.some((v) => typeof v !== 'string')) {
+        throw new errors/* ConfigurationError */.j1('must be a list of strings (cell values that mean "missing")', at('missingValues'));
+    }
+    return {
+        correction: correction,
+        alpha: fraction(config, 'alpha', where, { open: true }),
+        effectSizeFloor: fraction(config, 'effectSizeFloor', where, { max: Number.POSITIVE_INFINITY }),
+        nullRateTolerance: fraction(config, 'nullRateTolerance', where),
+        unseenTolerance: fraction(config, 'unseenTolerance', where),
+        driftShare: fraction(config, 'driftShare', where),
+        missingValues: [...missingValues],
+        columns: columnSettings(config.columns, where),
+    };
+}
+function mapping(value, where, what) {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+        throw new errors/* ConfigurationError */.j1(`${what} must be a mapping of keys to values`, where);
+    }
+    return value;
+}
+function fraction(config, key, where, { open = false, max = 1 } = {}) {
+    const value = config[key] ?? DEFAULT_DRIFT_CONFIG[key];
+    const ok = typeof value === 'number' && (open ? value > 0 && value < max : value >= 0 && value <= max);
+    if (!ok) {
+        const range = max === 1 ? (open ? 'between 0 and 1 (exclusive)' : 'between 0 and 1') : 'a number >= 0';
+        throw new errors/* ConfigurationError */.j1(`must be ${range}, not ${JSON.stringify(value)}`, `${where}: ${key}`);
+    }
+    return value;
+}
+function columnSettings(value, where) {
+    if (value === undefined || value === null)
+        return {};
+    const columns = mapping(value, `${where}: columns`, 'columns');
+    const settings = {};
+    for (const [name, raw] of Object.entries(columns)) {
+        const at = `${where}: columns.${name}`;
+        const entry = mapping(raw, at, `the settings of column "${name}"`);
+        for (const key of Object.keys(entry)) {
+            if (!COLUMN_KEYS.includes(key)) {
+                throw new errors/* ConfigurationError */.j1(`unknown key "${key}"; a column takes ${COLUMN_KEYS.join(' and ')}`, at);
+            }
+        }
+        const { method, threshold } = entry;
+        if (method !== undefined && !DRIFT_METHODS.includes(method)) {
+            throw new errors/* ConfigurationError */.j1(`unknown method ${JSON.stringify(method)}; use one of ${DRIFT_METHODS.join(', ')}`, `${at}.method`);
+        }
+        const pValue = method !== undefined && P_VALUE_METHODS.has(method);
+        if (threshold !== undefined &&
+            !(typeof threshold === 'number' && threshold > 0 && (!pValue || threshold < 1))) {
+            throw new errors/* ConfigurationError */.j1(`must be a number above 0${pValue ? ' and below 1 (a p-value)' : ''}, not ${JSON.stringify(threshold)}`, `${at}.threshold`);
+        }
+        settings[name] = {
+            ...(method !== undefined ? { method: method } : {}),
+            ...(threshold !== undefined ? { threshold: threshold } : {}),
+        };
+    }
+    return settings;
+}
+/**
+ * Drift of each column of table `tables.data` against `tables.reference` (both loaded as text by
+ * Engine.loadText). Every column gets a result, in the order given: drift or no_drift with its method,
+ * score, p-values and effect size; or why it could not be evaluated (empty reference or data, absent from
+ * a table).
+ */
+async function driftColumns(sql, tables, columns, config = DEFAULT_DRIFT_CONFIG) {
+    checkSettings(columns, config);
+    const existing = {
+        data: await tableColumns(sql, tables.data),
+        reference: await tableColumns(sql, tables.reference),
+    };
+    const rows = {
+        data: existing.data.size > 0 ? await tableRows(sql, tables.data) : 0,
+        reference: existing.reference.size > 0 ? await tableRows(sql, tables.reference) : 0,
+    };
+    const measured = [];
+    for (const { name, kind } of columns) {
+        const absent = ['data', 'reference'].filter((side) => !existing[side].has(name));
+        if (absent.length > 0) {
+            const reason = `column is absent from the ${absent.join(' and the ')}`;
+            measured.push(notEvaluable(name, kind, 'missing_column', reason, rows, config));
+        }
+        else if (rows.reference === 0) {
+            measured.push(notEvaluable(name, kind, 'no_reference', 'the reference has no rows', rows, config));
+        }
+        else if (rows.data === 0) {
+            measured.push(notEvaluable(name, kind, 'no_data', 'the data has no rows', rows, config));
+        }
+        else {
+            const summary = kind === 'numeric'
+                ? await summarizeNumeric(sql, tables, name, config.missingValues)
+                : await summarizeCategorical(sql, tables, name, config.missingValues);
+            measured.push(measureColumn(name, rows, summary, config.columns[name], config));
+        }
+    }
+    const isMeasurement = (m) => !('verdict' in m);
+    const tested = measured.filter(isMeasurement);
+    const valueFamily = tested.filter((m) => m.pValue !== null);
+    const valueAdjusted = adjustPValues(valueFamily.map((m) => m.pValue), config.correction);
+    const nullAdjusted = adjustPValues(tested.map((m) => m.nullRate.pValue), config.correction);
+    return measured.map((m) => {
+        if (!isMeasurement(m))
+            return m;
+        const i = valueFamily.indexOf(m);
+        return decideColumn(m, { pValue: i >= 0 ? valueAdjusted[i] : null, nullRate: nullAdjusted[tested.indexOf(m)] }, config);
+    });
+}
+function checkSettings(columns, config) {
+    const kinds = new Map(columns.map((c) => [c.name, c.kind]));
+    for (const [name, setting] of Object.entries(config.columns)) {
+        const kind = kinds.get(name);
+        if (!kind) {
+            throw new errors/* ConfigurationError */.j1(`is not one of the columns tested for drift (${columns.map((c) => c.name).join(', ')})`, `drift-config: columns.${name}`);
+        }
+        if (setting.method && NUMERIC_METHODS.has(setting.method) && kind !== 'numeric') {
+            throw new errors/* ConfigurationError */.j1(`method ${setting.method} needs numbers, but column "${name}" is categorical; use chisquare, z, jensenshannon or psi`, `drift-config: columns.${name}.method`);
+        }
+    }
+}
+function datasetDrift(results, config = DEFAULT_DRIFT_CONFIG) {
+    const evaluated = results.filter((r) => r.verdict === 'drift' || r.verdict === 'no_drift');
+    const drifted = evaluated.filter((r) => r.drifted).map((r) => r.column);
+    const share = evaluated.length > 0 ? drifted.length / evaluated.length : null;
+    return {
+        drift_share: share,
+        drifted,
+        columns: results.length,
+        evaluated: evaluated.length,
+        not_evaluable: results
+            .filter((r) => !evaluated.includes(r))
+            .map((r) => ({ column: r.column, verdict: r.verdict })),
+        dataset_drift: share !== null && share >= config.driftShare,
+    };
+}
+
 // EXTERNAL MODULE: ./src/gates/evaluate.ts
 var evaluate = __nccwpck_require__(6657);
 // EXTERNAL MODULE: ./src/gates/parse.ts
@@ -36571,6 +37872,1447 @@ function loadGates(inline, file) {
 
 
 
+
+// EXTERNAL MODULE: ./src/report/json.ts + 2 modules
+var json = __nccwpck_require__(9689);
+// EXTERNAL MODULE: ./src/runtime/inputs.ts
+var inputs = __nccwpck_require__(2291);
+;// CONCATENATED MODULE: ./src/schema/table-schema.ts
+
+
+
+
+
+const FIELD_TYPES = [
+    'string',
+    'number',
+    'integer',
+    'boolean',
+    'date',
+    'datetime',
+    'time',
+    'year',
+    'any',
+];
+const FIELDS_MATCH = ['exact', 'equal', 'subset', 'superset', 'partial'];
+const CONSTRAINTS = [
+    'required',
+    'unique',
+    'minimum',
+    'maximum',
+    'exclusiveMinimum',
+    'exclusiveMaximum',
+    'minLength',
+    'maxLength',
+    'pattern',
+    'enum',
+];
+const DEFAULT_MISSING_VALUES = [''];
+const DEFAULT_TRUE_VALUES = ['true', 'True', 'TRUE', '1'];
+const DEFAULT_FALSE_VALUES = ['false', 'False', 'FALSE', '0'];
+const STRING_FORMATS = ['default', 'email', 'uri', 'uuid', 'binary'];
+const TEMPORAL = ['date', 'datetime', 'time'];
+const NUMERIC = ['number', 'integer', 'year'];
+const TEXTUAL = ['string', 'any'];
+/** ISO 8601 as bounds are written and as the default formats read; shared with the SQL that parses data. */
+const ISO = {
+    date: '[0-9]{4}-[0-9]{2}-[0-9]{2}',
+    time: '[0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]+)?',
+    datetime: '[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]+)?(Z|[+-][0-9]{2}:?[0-9]{2})?',
+};
+/** Properties the specs define besides the ones mlgate checks: accepted, and not mistaken for typos. */
+const DESCRIPTIVE = ['name', 'title', 'description', 'example', 'rdfType', 'categories', 'categoriesOrdered'];
+const SCHEMA_KEYS = ['fields', 'missingValues', 'primaryKey', 'uniqueKeys', 'fieldsMatch', 'foreignKeys'];
+const FIELD_KEYS = [
+    'type',
+    'format',
+    'decimalChar',
+    'groupChar',
+    'bareNumber',
+    'trueValues',
+    'falseValues',
+    'mostly',
+    'constraints',
+    'missingValues',
+];
+const sources = new WeakMap();
+/** The file a schema was read from, for errors found only when its checks run. */
+function schemaSource(schema) {
+    return sources.get(schema) ?? 'schema';
+}
+/** Synchronous: a schema is a small file read once, before any data. */
+function loadSchema(path) {
+    let text;
+    try {
+        text = (0,external_node_fs_.readFileSync)(path, 'utf8');
+    }
+    catch (e) {
+        const reason = e.code === 'ENOENT' ? 'file not found' : String(e);
+        throw new errors/* ConfigurationError */.j1(`cannot read the schema: ${reason}`, path);
+    }
+    return parseSchema(text, path);
+}
+/** Parses and validates a schema document; `source` names it in errors and picks JSON or YAML by extension. */
+function parseSchema(text, source) {
+    const schema = readSchema(parseDocumentText(text, source), new Reader(source));
+    sources.set(schema, source);
+    return schema;
+}
+/**
+ * The document as JSON or YAML. YAML is written for 1.1 readers too (PyYAML, so frictionless-py): values
+ * such as `yes`, `2024-01-31` or `08:00:00` that 1.1 would read as booleans, dates or numbers are quoted.
+ */
+function formatSchema(schema, as) {
+    return as === 'json'
+        ? `${JSON.stringify(schema, null, 2)}\n`
+        : (0,dist/* stringify */.As)(schema, { version: '1.1', lineWidth: 0 });
+}
+function parseDocumentText(text, source) {
+    const ext = (0,external_node_path_.extname)(source).toLowerCase();
+    const json = ext === '.json' || (ext !== '.yaml' && ext !== '.yml' && text.trimStart().startsWith('{'));
+    if (json) {
+        try {
+            return JSON.parse(text);
+        }
+        catch (e) {
+            throw new errors/* ConfigurationError */.j1(`not valid JSON: ${e.message}`, source);
+        }
+    }
+    const doc = (0,dist/* parseDocument */.Tp)(text, { prettyErrors: true });
+    if (doc.errors.length > 0)
+        throw new errors/* ConfigurationError */.j1(`not valid YAML: ${doc.errors[0].message.split('\n')[0]}`, source);
+    return doc.toJS();
+}
+/** Walks the document, keeping the JSON path of where it is so that every error can point at it. */
+class Reader {
+    source;
+    constructor(source) {
+        this.source = source;
+    }
+    fail(path, message) {
+        throw new errors/* ConfigurationError */.j1(message, `${this.source}: ${path}`);
+    }
+    object(value, path, what) {
+        if (typeof value !== 'object' || value === null || Array.isArray(value))
+            this.fail(path, `${what} must be an object (key: value pairs), not ${describe(value)}`);
+        return value;
+    }
+    array(value, path, what) {
+        if (!Array.isArray(value))
+            this.fail(path, `${what} must be a list, not ${describe(value)}`);
+        return value;
+    }
+    strings(value, path, what) {
+        return this.array(value, path, what).map((item, i) => {
+            if (typeof item !== 'string')
+                this.fail(`${path}[${i}]`, `${what} must be strings; quote ${describe(item)}`);
+            return item;
+        });
+    }
+    /** Unknown keys pass (the specs allow custom properties) unless they look like a typo of a known one. */
+    keys(object, path, known) {
+        for (const key of Object.keys(object)) {
+            if (known.includes(key) || DESCRIPTIVE.includes(key))
+                continue;
+            const near = closest(key, known);
+            if (near && (0,evaluate/* editDistance */.YC)(key.toLowerCase(), near.toLowerCase()) <= 2)
+                this.fail(`${path}${path ? '.' : ''}${key}`, `unknown property "${key}"; did you mean "${near}"?`);
+        }
+    }
+    share(value, path) {
+        if (typeof value !== 'number' || !(value >= 0 && value <= 1))
+            this.fail(path, `mostly must be a share between 0 and 1 (0.99 = 99% of rows pass), not ${describe(value)}`);
+        return value;
+    }
+}
+function readSchema(document, r) {
+    const doc = r.object(document, '(top level)', 'a Table Schema');
+    r.keys(doc, '', SCHEMA_KEYS);
+    if (doc.fields === undefined)
+        r.fail('fields', 'a Table Schema needs a "fields" list');
+    const fields = r.array(doc.fields, 'fields', 'fields').map((f, i) => readField(f, `fields[${i}]`, r));
+    if (fields.length === 0)
+        r.fail('fields', 'the schema declares no fields');
+    const names = new Set();
+    fields.forEach((field, i) => {
+        if (names.has(field.name))
+            r.fail(`fields[${i}].name`, `field "${field.name}" is declared twice`);
+        names.add(field.name);
+    });
+    const fieldName = (value, path) => {
+        if (typeof value !== 'string' || !names.has(value))
+            r.fail(path, `${describe(value)} is not a field of this schema; fields: ${[...names].join(', ')}`);
+        return value;
+    };
+    const schema = { fields };
+    if (doc.missingValues !== undefined)
+        schema.missingValues = r.strings(doc.missingValues, 'missingValues', 'missingValues');
+    if (doc.primaryKey !== undefined) {
+        const key = typeof doc.primaryKey === 'string' ? [doc.primaryKey] : doc.primaryKey;
+        schema.primaryKey = r
+            .array(key, 'primaryKey', 'primaryKey')
+            .map((name, i) => fieldName(name, typeof doc.primaryKey === 'string' ? 'primaryKey' : `primaryKey[${i}]`));
+        if (schema.primaryKey.length === 0)
+            r.fail('primaryKey', 'primaryKey names no field');
+    }
+    if (doc.uniqueKeys !== undefined) {
+        schema.uniqueKeys = r.array(doc.uniqueKeys, 'uniqueKeys', 'uniqueKeys').map((key, i) => {
+            const names = r.array(key, `uniqueKeys[${i}]`, 'each unique key (a list of field names)');
+            if (names.length === 0)
+                r.fail(`uniqueKeys[${i}]`, 'a unique key names no field');
+            return names.map((name, j) => fieldName(name, `uniqueKeys[${i}][${j}]`));
+        });
+    }
+    if (doc.fieldsMatch !== undefined) {
+        if (!FIELDS_MATCH.includes(doc.fieldsMatch))
+            r.fail('fieldsMatch', `unknown fieldsMatch ${describe(doc.fieldsMatch)}; use one of ${FIELDS_MATCH.join(', ')}`);
+        schema.fieldsMatch = doc.fieldsMatch;
+    }
+    return schema;
+}
+function readField(value, path, r) {
+    const doc = r.object(value, path, 'a field');
+    if (typeof doc.name !== 'string' || doc.name === '')
+        r.fail(`${path}.name`, `every field needs a "name" (the column it describes), not ${describe(doc.name)}`);
+    const name = doc.name;
+    r.keys(doc, path, FIELD_KEYS);
+    const type = doc.type ?? 'string';
+    if (typeof type !== 'string' || !FIELD_TYPES.includes(type))
+        r.fail(`${path}.type`, `field "${name}" has type ${describe(type)}, which mlgate does not support; use one of ${FIELD_TYPES.join(', ')}`);
+    const field = { name, type: type };
+    const at = (key) => `${path}.${key}`;
+    const only = (key, types) => {
+        if (!types.includes(field.type))
+            r.fail(at(key), `"${key}" does not apply to field "${name}" of type ${field.type}`);
+    };
+    if (doc.format !== undefined) {
+        if (typeof doc.format !== 'string')
+            r.fail(at('format'), `format must be a string, not ${describe(doc.format)}`);
+        field.format = readFormat(field, doc.format, at('format'), r);
+    }
+    for (const key of ['decimalChar', 'groupChar']) {
+        if (doc[key] === undefined)
+            continue;
+        only(key, key === 'decimalChar' ? ['number'] : ['number', 'integer']);
+        if (typeof doc[key] !== 'string' || doc[key].length !== 1)
+            r.fail(at(key), `${key} must be a single character, not ${describe(doc[key])}`);
+        field[key] = doc[key];
+    }
+    if (doc.bareNumber !== undefined) {
+        only('bareNumber', ['number', 'integer']);
+        if (typeof doc.bareNumber !== 'boolean')
+            r.fail(at('bareNumber'), 'bareNumber must be true or false');
+        field.bareNumber = doc.bareNumber;
+    }
+    for (const key of ['trueValues', 'falseValues']) {
+        if (doc[key] === undefined)
+            continue;
+        only(key, ['boolean']);
+        field[key] = r.strings(doc[key], at(key), key);
+    }
+    if (doc.mostly !== undefined)
+        field.mostly = r.share(doc.mostly, at('mostly'));
+    if (doc.missingValues !== undefined)
+        field.missingValues = r.strings(doc.missingValues, at('missingValues'), 'missingValues');
+    if (doc.constraints !== undefined)
+        field.constraints = readConstraints(field, doc.constraints, at('constraints'), r);
+    return field;
+}
+function readFormat(field, format, path, r) {
+    if (format === 'default')
+        return format;
+    if (field.type === 'string') {
+        if (!STRING_FORMATS.includes(format))
+            r.fail(path, `unknown format "${format}" for string field "${field.name}"; use ${STRING_FORMATS.join(', ')}`);
+        return format;
+    }
+    if (TEMPORAL.includes(field.type)) {
+        const pattern = format.startsWith('fmt:') ? format.slice(4) : format;
+        if (pattern !== 'any' && !pattern.includes('%'))
+            r.fail(path, `format of ${field.type} field "${field.name}" must be "default", "any" or a strptime pattern like "%d/%m/%Y"`);
+        return pattern;
+    }
+    return r.fail(path, `field "${field.name}" of type ${field.type} takes no format other than "default"`);
+}
+function readConstraints(field, value, path, r) {
+    const doc = r.object(value, path, 'constraints');
+    const constraints = {};
+    for (const [key, v] of Object.entries(doc)) {
+        const at = `${path}.${key}`;
+        if (key === 'mostly') {
+            constraints.mostly = r.share(v, at);
+            continue;
+        }
+        if (!CONSTRAINTS.includes(key))
+            r.fail(at, `field "${field.name}" has unknown constraint "${key}"; did you mean "${closest(key, CONSTRAINTS)}"? Known: ${CONSTRAINTS.join(', ')}, and mlgate's mostly`);
+        const name = key;
+        const bad = (expected) => r.fail(at, `${name} of ${field.type} field "${field.name}" must be ${expected}, not ${describe(v)}`);
+        switch (name) {
+            case 'required':
+            case 'unique':
+                if (typeof v !== 'boolean')
+                    bad('true or false');
+                constraints[name] = v;
+                break;
+            case 'minLength':
+            case 'maxLength':
+                if (!TEXTUAL.includes(field.type))
+                    r.fail(at, `${name} applies to string fields, not ${field.type} "${field.name}"`);
+                if (!Number.isInteger(v) || v < 0)
+                    bad('a whole number >= 0');
+                constraints[name] = v;
+                break;
+            case 'pattern':
+                if (typeof v !== 'string' || v === '')
+                    bad('a regular expression');
+                constraints.pattern = v;
+                break;
+            case 'minimum':
+            case 'maximum':
+            case 'exclusiveMinimum':
+            case 'exclusiveMaximum':
+                if (!NUMERIC.includes(field.type) && !TEMPORAL.includes(field.type))
+                    r.fail(at, `${name} does not apply to ${field.type} field "${field.name}" (numbers, dates and times only)`);
+                // Temporal and numeric fields only (checked above), whose values are never booleans.
+                constraints[name] = typedValue(field, v, bad);
+                break;
+            case 'enum': {
+                const values = Array.isArray(v) && v.length > 0 ? v : bad('a non-empty list');
+                constraints.enum = values.map((item, i) => typedValue(field, item, (expected) => r.fail(`${at}[${i}]`, `enum values of ${field.type} field "${field.name}" must be ${expected}, not ${describe(item)}`)));
+                break;
+            }
+        }
+    }
+    return constraints;
+}
+/** A constraint value of the field's logical type, as JSON/YAML can carry it. */
+function typedValue(field, v, bad) {
+    switch (field.type) {
+        case 'number':
+        case 'integer':
+        case 'year': {
+            const whole = field.type !== 'number';
+            if (typeof v !== 'number' || !Number.isFinite(v) || (whole && !Number.isInteger(v)))
+                return bad(whole ? 'a whole number' : 'a number');
+            return v;
+        }
+        case 'boolean':
+            return typeof v === 'boolean' ? v : bad('true or false');
+        case 'date':
+        case 'time':
+        case 'datetime': {
+            const iso = new RegExp(`^(${ISO[field.type]})$`);
+            if (typeof v !== 'string' || !iso.test(v))
+                return bad(`an ISO 8601 ${field.type} in quotes (${EXAMPLE[field.type]})`);
+            return v;
+        }
+        default:
+            return typeof v === 'string' ? v : bad('a string (quote it)');
+    }
+}
+const EXAMPLE = { date: '"2024-01-31"', time: '"13:45:00"', datetime: '"2024-01-31T13:45:00Z"' };
+function closest(name, known) {
+    const lower = name.toLowerCase();
+    return [...known].sort((a, b) => (0,evaluate/* editDistance */.YC)(lower, a.toLowerCase()) - (0,evaluate/* editDistance */.YC)(lower, b.toLowerCase()))[0];
+}
+function describe(value) {
+    if (value === undefined)
+        return 'nothing';
+    if (value === null)
+        return 'null';
+    if (Array.isArray(value))
+        return 'a list';
+    if (typeof value === 'object')
+        return 'an object';
+    return JSON.stringify(value);
+}
+
+;// CONCATENATED MODULE: ./src/schema/checks.ts
+
+
+
+const INTEGER = '[+-]?[0-9]+';
+const checks_STRING_FORMATS = {
+    email: '[^@\\s]+@[^@\\s]+[.][^@\\s]+',
+    uri: '[A-Za-z][A-Za-z0-9+.-]*:\\S+',
+    uuid: '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}',
+    binary: '([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?',
+};
+const OFFSET = '[+-][0-9]{2}:?[0-9]{2}$';
+/** SQL that is true when the text `raw` is missing: NULL (an empty cell) or one of the missing values. */
+function missingSql(raw, missingValues) {
+    const listed = missingValues.filter((v) => v !== '');
+    return listed.length === 0
+        ? `(${raw} IS NULL)`
+        : `(${raw} IS NULL OR ${raw} IN (${listed.map(literal).join(', ')}))`;
+}
+/**
+ * SQL for the logical value of the text `raw` under the field's type and format; NULL where the text
+ * does not parse. Casts are gated by a pattern where DuckDB's are lenient ('1.5', '0x10' and '1_000'
+ * all cast to BIGINT; a date cast takes '2024-01-31 10:00'), and datetimes with an offset are
+ * normalised to UTC. NaN and Infinity are numbers, as in the spec (list them in missingValues if not).
+ */
+function typedSql(field, raw) {
+    const format = field.format && field.format !== 'default' ? field.format : undefined;
+    const gated = (pattern, then) => `CASE WHEN regexp_full_match(${raw}, ${literal(pattern)}) THEN ${then} END`;
+    const strptime = (pattern) => {
+        const parsed = `try_strptime(${raw}, ${literal(pattern)})`;
+        return /%[zZ]/.test(pattern) ? `timezone('UTC', ${parsed})` : parsed;
+    };
+    switch (field.type) {
+        case 'any':
+            return raw;
+        case 'string':
+            return format ? gated(checks_STRING_FORMATS[format], raw) : raw;
+        case 'boolean': {
+            const values = (list) => list.map(literal).join(', ');
+            return `CASE WHEN ${raw} IN (${values(field.trueValues ?? DEFAULT_TRUE_VALUES)}) THEN TRUE WHEN ${raw} IN (${values(field.falseValues ?? DEFAULT_FALSE_VALUES)}) THEN FALSE END`;
+        }
+        case 'integer':
+        case 'number': {
+            const text = numberText(field, raw);
+            // DuckDB reads a DOUBLE as Python's float() does (underscores between digits, surrounding spaces),
+            // but rounds '1.5' to a BIGINT: integers are gated, numbers are not (the gate doubled their cost).
+            return field.type === 'integer'
+                ? `CASE WHEN regexp_full_match(${text}, ${literal(INTEGER)}) THEN TRY_CAST(${text} AS BIGINT) END`
+                : `TRY_CAST(${text} AS DOUBLE)`;
+        }
+        case 'year':
+            return gated('[0-9]{4}', `CAST(${raw} AS INTEGER)`);
+        case 'date':
+            if (format === 'any')
+                return `TRY_CAST(${raw} AS DATE)`;
+            return format ? `CAST(${strptime(format)} AS DATE)` : gated(ISO.date, `TRY_CAST(${raw} AS DATE)`);
+        case 'time':
+            if (format === 'any')
+                return `TRY_CAST(${raw} AS TIME)`;
+            return format ? `CAST(${strptime(format)} AS TIME)` : gated(ISO.time, `TRY_CAST(${raw} AS TIME)`);
+        case 'datetime':
+            if (format === 'any')
+                return `TRY_CAST(${raw} AS TIMESTAMP)`;
+            if (format)
+                return `CAST(${strptime(format)} AS TIMESTAMP)`;
+            return gated(ISO.datetime, `CASE WHEN regexp_matches(${raw}, ${literal(OFFSET)}) THEN timezone('UTC', TRY_CAST(${raw} AS TIMESTAMPTZ)) ELSE TRY_CAST(${raw} AS TIMESTAMP) END`);
+    }
+}
+/** The number's text with the field's group and decimal characters (and, unless bare, its unit) removed. */
+function numberText(field, raw) {
+    let text = raw;
+    if (field.groupChar)
+        text = `replace(${text}, ${literal(field.groupChar)}, '')`;
+    if (field.decimalChar && field.decimalChar !== '.')
+        text = `replace(${text}, ${literal(field.decimalChar)}, '.')`;
+    if (field.bareNumber === false)
+        text = `regexp_replace(${text}, '^[^0-9+.-]+|[^0-9.]+$', '', 'g')`;
+    return text;
+}
+/** A constraint value (as the schema document holds it) as a SQL value of the field's type. */
+function valueSql(field, value) {
+    if (typeof value === 'boolean')
+        return value ? 'TRUE' : 'FALSE';
+    if (typeof value === 'number')
+        return `CAST(${literal(String(value))} AS DOUBLE)`;
+    // Bounds of dates and times are ISO 8601 whatever the field's format: read them with the default one.
+    if (field.type === 'date' || field.type === 'time' || field.type === 'datetime')
+        return typedSql({ name: field.name, type: field.type }, literal(value));
+    return literal(value);
+}
+const COMPARISONS = { minimum: '<', maximum: '>', exclusiveMinimum: '<=', exclusiveMaximum: '>=' };
+/** Compiles every check the schema asks of `table` (whose data columns are `header`) to SQL. */
+function planChecks(table, header, schema) {
+    const columns = new Set(header);
+    const index = new Map(schema.fields.map((field, i) => [field.name, i]));
+    const projections = schema.fields.map((field, i) => {
+        const raw = columns.has(field.name) ? ident(field.name) : 'NULL::VARCHAR';
+        const missing = missingSql(raw, field.missingValues ?? schema.missingValues ?? DEFAULT_MISSING_VALUES);
+        return `${raw} AS __r${i}, ${missing} AS __m${i}, CASE WHEN ${missing} THEN NULL ELSE ${typedSql(field, raw)} END AS __t${i}`;
+    });
+    const view = `SELECT *${projections.map((p) => `, ${p}`).join('')} FROM ${ident(table)}`;
+    const checks = schema.fields.flatMap((field, i) => fieldChecks(field, i));
+    const keyCheck = (constraint, key) => {
+        const at = key.map((name) => index.get(name));
+        const value = at.length === 1
+            ? `__r${at[0]}`
+            : `concat_ws(', ', ${at.map((i) => `coalesce(__r${i}, '')`).join(', ')})`;
+        const anyMissing = at.map((i) => `__m${i}`).join(' OR ');
+        return {
+            meta: {
+                id: constraint === 'primaryKey' ? constraint : `${constraint}(${key.join(',')})`,
+                column: null,
+                columns: key,
+                constraint,
+                expected: key,
+                tolerance: 1,
+            },
+            // A primary key may not be missing; a unique key with a missing part is exempt, as in SQL.
+            checked: constraint === 'primaryKey' ? 'TRUE' : `NOT (${anyMissing})`,
+            fails: constraint === 'primaryKey' ? `(${anyMissing})` : 'FALSE',
+            duplicateKey: at.map((i) => `__t${i}`),
+            value,
+        };
+    };
+    if (schema.primaryKey)
+        checks.push(keyCheck('primaryKey', schema.primaryKey));
+    for (const key of schema.uniqueKeys ?? [])
+        checks.push(keyCheck('uniqueKeys', key));
+    return { table, view, fieldsMatch: matchFields(schema, header), checks };
+}
+function fieldChecks(field, i) {
+    const [r, m, t] = [`__r${i}`, `__m${i}`, `__t${i}`];
+    const checks = [];
+    const add = (constraint, expected, tolerance, sql) => checks.push({
+        meta: { id: `${field.name}:${constraint}`, column: field.name, constraint, expected, tolerance },
+        checked: `${t} IS NOT NULL`,
+        fails: 'FALSE',
+        value: r,
+        ...sql,
+    });
+    const canFailType = field.type !== 'any' && !(field.type === 'string' && !field.format);
+    if (canFailType) {
+        const expected = field.format ? `${field.type} (${field.format})` : field.type;
+        add('type', expected, field.mostly ?? 1, { checked: `NOT ${m}`, fails: `(NOT ${m} AND ${t} IS NULL)` });
+    }
+    const constraints = field.constraints ?? {};
+    const tolerance = constraints.mostly ?? field.mostly ?? 1;
+    for (const name of CONSTRAINTS) {
+        const value = constraints[name];
+        if (value === undefined || value === false)
+            continue;
+        switch (name) {
+            case 'required':
+                add(name, true, tolerance, { checked: 'TRUE', fails: m });
+                break;
+            case 'unique':
+                add(name, true, tolerance, { duplicateKey: [t] });
+                break;
+            case 'minimum':
+            case 'maximum':
+            case 'exclusiveMinimum':
+            case 'exclusiveMaximum':
+                add(name, value, tolerance, {
+                    fails: `(${t} ${COMPARISONS[name]} ${valueSql(field, value)})`,
+                });
+                break;
+            case 'minLength':
+            case 'maxLength':
+                add(name, value, tolerance, { fails: `(length(${t}) ${name === 'minLength' ? '<' : '>'} ${value})` });
+                break;
+            case 'pattern':
+                // The pattern reads the cell's text, as the spec says: it can check how numbers and dates are written.
+                add(name, value, tolerance, {
+                    checked: `NOT ${m}`,
+                    fails: `(NOT ${m} AND NOT regexp_full_match(${r}, ${literal(value)}))`,
+                });
+                break;
+            case 'enum': {
+                const values = value.map((v) => valueSql(field, v)).join(', ');
+                add(name, value, tolerance, { fails: `(${t} NOT IN (${values}))` });
+                break;
+            }
+        }
+    }
+    return checks;
+}
+/** The header against the fields, in the schema's fieldsMatch mode; columns are always mapped by name. */
+function matchFields(schema, header) {
+    const mode = schema.fieldsMatch ?? 'exact';
+    const names = schema.fields.map((f) => f.name);
+    const missing = names.filter((name) => !header.includes(name));
+    const extra = header.filter((name) => !names.includes(name));
+    const shared = names.filter((name) => header.includes(name));
+    const outOfOrder = header.filter((name) => names.includes(name)).some((name, i) => name !== shared[i]);
+    const passed = {
+        exact: missing.length === 0 && extra.length === 0 && !outOfOrder,
+        equal: missing.length === 0 && extra.length === 0,
+        subset: missing.length === 0,
+        superset: extra.length === 0,
+        partial: shared.length > 0,
+    }[mode];
+    return { mode, passed, missing, extra, outOfOrder };
+}
+/** fieldsMatch as a check: failed counts the names that break the mode (1 for an order that does). */
+function fieldsMatchCheck(match, schema, header) {
+    const { mode, missing, extra } = match;
+    const names = schema.fields.map((f) => f.name);
+    const counted = {
+        exact: missing.length + extra.length + (match.outOfOrder ? 1 : 0),
+        equal: missing.length + extra.length,
+        subset: missing.length,
+        superset: extra.length,
+        partial: match.passed ? 0 : names.length,
+    };
+    return {
+        id: 'fieldsMatch',
+        column: null,
+        constraint: 'fieldsMatch',
+        expected: mode,
+        failed: counted[mode],
+        checked: new Set([...names, ...header]).size,
+        tolerance: 1,
+        passed: match.passed,
+        examples: [],
+    };
+}
+/** The compiled form of each result of runSchemaChecks, so that its failing rows can be selected again. */
+const origins = new WeakMap();
+/** How a result of runSchemaChecks was checked; undefined for fieldsMatch, which is about no row. */
+function originOf(result) {
+    return origins.get(result);
+}
+/** The row predicate of a check, duplicates included: true on every row the check fails. */
+function failsSql(check) {
+    const key = check.duplicateKey;
+    if (!key)
+        return check.fails;
+    const present = key.map((k) => `${k} IS NOT NULL`).join(' AND ');
+    return `(${check.fails} OR (${present} AND count(*) OVER (PARTITION BY ${key.join(', ')}) > 1))`;
+}
+/** Rows whose typed key value another row shares; rows with a part that is missing or unparsed are exempt. */
+function duplicatesSql(view, key) {
+    const present = key.map((k) => `${k} IS NOT NULL`).join(' AND ');
+    return `(SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM (${view}) WHERE ${present} GROUP BY ${key.join(', ')} HAVING count(*) > 1))`;
+}
+/**
+ * Runs the schema's checks on `table`: one aggregate pass over the table for every check (duplicate
+ * keys as GROUP BY subqueries of the same statement), then one statement for the examples of the
+ * checks that found failures.
+ */
+async function runSchemaChecks(sql, table, header, schema, { examples = 5 } = {}) {
+    await assertExpressionsCompile(sql, schema);
+    const plan = planChecks(table, header, schema);
+    const counts = plan.checks.flatMap((c, k) => [
+        `count_if(${c.checked}) AS __c${k}`,
+        `count_if(${c.fails}) AS __f${k}`,
+    ]);
+    // A primary key that is also a unique field (`id`) is one GROUP BY, not two.
+    const keys = new Map(plan.checks.flatMap((c) => (c.duplicateKey ? [[c.duplicateKey.join(), c.duplicateKey]] : [])));
+    const duplicates = [...keys.values()]
+        .map((key, d) => `, ${duplicatesSql(plan.view, key)} AS __d${d}`)
+        .join('');
+    const [row] = await sql.all(`SELECT a.*${duplicates} FROM (SELECT ${['count(*) AS __rows', ...counts].join(', ')} FROM (${plan.view})) a`);
+    const rows = Number(row.__rows);
+    const checks = plan.checks.map((c, k) => {
+        const d = c.duplicateKey ? [...keys.keys()].indexOf(c.duplicateKey.join()) : -1;
+        const failed = Number(row[`__f${k}`]) + (d >= 0 ? Number(row[`__d${d}`]) : 0);
+        const checked = Number(row[`__c${k}`]);
+        const passed = withinTolerance(failed, checked, c.meta.tolerance);
+        const result = { ...c.meta, failed, checked, passed, examples: [] };
+        origins.set(result, { plan, check: c });
+        return result;
+    });
+    await attachExamples(sql, plan, checks, examples);
+    const fieldsMatch = fieldsMatchCheck(plan.fieldsMatch, schema, header);
+    return { rows, fieldsMatch: plan.fieldsMatch, checks: [fieldsMatch, ...checks] };
+}
+function withinTolerance(failed, checked, tolerance) {
+    // The epsilon keeps 0.99 of 100 rows at 99 rows rather than 99.00000000000001.
+    return checked === 0 || (checked - failed) / checked >= tolerance - 1e-12;
+}
+async function attachExamples(sql, plan, checks, examples) {
+    const failing = plan.checks.flatMap((_, k) => (checks[k].failed > 0 ? [k] : []));
+    if (examples <= 0 || failing.length === 0)
+        return;
+    const parts = failing.map((k) => {
+        const c = plan.checks[k];
+        return `(SELECT ${k} AS k, ${FILE_COLUMN}, ${LINE_COLUMN}, value FROM (SELECT ${FILE_COLUMN}, ${LINE_COLUMN}, ${c.value} AS value, ${failsSql(c)} AS f FROM (${plan.view})) WHERE f ORDER BY ${FILE_COLUMN}, ${LINE_COLUMN} LIMIT ${Math.floor(examples)})`;
+    });
+    const rows = await sql.all(`SELECT * FROM (${parts.join(' UNION ALL ')}) ORDER BY k, ${FILE_COLUMN}, ${LINE_COLUMN}`);
+    for (const row of rows) {
+        checks[Number(row.k)].examples.push({
+            file: String(row[FILE_COLUMN]),
+            line: Number(row[LINE_COLUMN]),
+            value: row.value === null ? null : String(row.value),
+        });
+    }
+}
+/** Regular expressions and strptime patterns are DuckDB's (RE2) to judge: ask it, and name the bad one. */
+async function assertExpressionsCompile(sql, schema) {
+    const tries = schema.fields.flatMap((field, i) => {
+        const out = [];
+        const pattern = field.constraints?.pattern;
+        if (pattern)
+            out.push({
+                path: `fields[${i}].constraints.pattern`,
+                probe: `regexp_full_match('', ${literal(pattern)})`,
+                what: `pattern of field "${field.name}" is not a regular expression DuckDB (RE2) accepts; lookarounds and backreferences are not supported`,
+            });
+        const temporal = field.type === 'date' || field.type === 'time' || field.type === 'datetime';
+        if (temporal && field.format && !['default', 'any'].includes(field.format))
+            out.push({
+                path: `fields[${i}].format`,
+                probe: `try_strptime('', ${literal(field.format)})`,
+                what: `format of field "${field.name}" is not a strptime pattern DuckDB accepts`,
+            });
+        return out;
+    });
+    for (const { path, probe, what } of tries) {
+        try {
+            await sql.all(`SELECT ${probe}`);
+        }
+        catch (e) {
+            const reason = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+            throw new errors/* ConfigurationError */.j1(`${what} (${reason})`, `${schemaSource(schema)}: ${path}`);
+        }
+    }
+}
+/** Throws a ConfigurationError naming the columns that `table` lacks. */
+async function assertColumns(sql, table, columns) {
+    const present = new Set((await sql.all(`DESCRIBE ${ident(table)}`)).map((row) => String(row.column_name)));
+    const absent = columns.filter((c) => !present.has(c));
+    if (absent.length > 0)
+        throw new errors/* ConfigurationError */.j1(`the data has no column ${absent.map((c) => `"${c}"`).join(', ')}; its columns are ${[...present].filter((c) => c !== FILE_COLUMN && c !== LINE_COLUMN).join(', ')}`);
+}
+/** Per column, the share of rows that are missing; NaN when the table is empty (a metric that cannot be computed). */
+async function nullFractions(sql, table, columns, missingValues = DEFAULT_MISSING_VALUES) {
+    await assertColumns(sql, table, columns);
+    const counts = columns.map((c, i) => `count_if(${missingSql(ident(c), missingValues)}) AS m${i}`);
+    const [row] = await sql.all(`SELECT ${['count(*) AS n', ...counts].join(', ')} FROM ${ident(table)}`);
+    const n = Number(row.n);
+    return Object.fromEntries(columns.map((c, i) => [c, n === 0 ? Number.NaN : Number(row[`m${i}`]) / n]));
+}
+/** Rows that repeat an earlier row's values in `columns` (as pandas' duplicated().sum() counts them). */
+async function duplicateRows(sql, table, columns) {
+    if (columns.length === 0)
+        return 0;
+    await assertColumns(sql, table, columns);
+    const [row] = await sql.all(`SELECT coalesce(sum(n - 1), 0) AS d FROM (SELECT count(*) AS n FROM ${ident(table)} GROUP BY ${columns.map(ident).join(', ')})`);
+    return Number(row.d);
+}
+
+;// CONCATENATED MODULE: ./src/schema/failing-rows.ts
+
+
+
+
+/**
+ * Writes the rows of `table` that fail any of `checks` (results of runSchemaChecks on that table; pass
+ * only the ones that did not pass to leave out failures within tolerance) as a CSV: __file, __line,
+ * failed_checks (`age:minimum; id:unique`), then the `header` columns as read; the first `cap` rows by
+ * file and line. The file is written even when no row fails, with its header line only.
+ */
+async function writeFailingRows(sql, table, header, checks, path, { cap = 1000 } = {}) {
+    const { view, selected } = compiledChecks(table, checks);
+    const labels = selected.map((c, k) => `CASE WHEN __fail${k} THEN ${literal(c.meta.id)} END`);
+    const flags = selected.map((c, k) => `, ${failsSql(c)} AS __fail${k}`).join('');
+    const failedChecks = labels.length > 0 ? `concat_ws('; ', ${labels.join(', ')})` : `''`;
+    const failing = `SELECT *, ${failedChecks} AS failed_checks FROM (SELECT *${flags} FROM (${view})) WHERE ${failedChecks} <> ''`;
+    const [{ n }] = await sql.all(`SELECT count(*) AS n FROM (${failing})`);
+    const limit = Math.max(0, Math.floor(cap));
+    const columns = [FILE_COLUMN, LINE_COLUMN, 'failed_checks', ...header].map(ident).join(', ');
+    await (0,promises_.mkdir)((0,external_node_path_.dirname)(path), { recursive: true });
+    await sql.all(`COPY (SELECT ${columns} FROM (${failing}) ORDER BY ${FILE_COLUMN}, ${LINE_COLUMN} LIMIT ${limit}) TO ${literal(path)} (FORMAT csv, HEADER)`);
+    const total = Number(n);
+    return { written: Math.min(total, limit), total };
+}
+/** The SQL behind the results; fieldsMatch is about no row and drops out. */
+function compiledChecks(table, checks) {
+    let plan;
+    const selected = [];
+    for (const result of checks) {
+        const origin = originOf(result);
+        if (!origin) {
+            if (result.constraint === 'fieldsMatch')
+                continue;
+            throw new Error(`check ${result.id} is not a result of runSchemaChecks (copied results lose their SQL)`);
+        }
+        if (origin.plan.table !== table || (plan && origin.plan !== plan))
+            throw new Error(`check ${result.id} comes from another run than the one on table ${table}`);
+        plan = origin.plan;
+        selected.push(origin.check);
+    }
+    return { view: plan?.view ?? `SELECT * FROM ${ident(table)}`, selected };
+}
+
+;// CONCATENATED MODULE: ./src/schema/infer.ts
+
+
+
+/** Narrowest first: a column gets the first type that every one of its non-missing values parses as. */
+const CANDIDATES = ['integer', 'number', 'boolean', 'date', 'datetime'];
+/** Rows read first to rule out most candidate types cheaply: one value that does not parse rules a type out. */
+const infer_SAMPLE_ROWS = 10_000;
+/**
+ * A Table Schema for `table` (data columns `header`), for a person to review and commit: types,
+ * required where nothing is missing, ranges of numbers and dates, enums of few-valued strings. The
+ * values are parsed exactly as the checks parse them, so the data it came from passes it.
+ *
+ * Parsing every column as every type costs a full pass each, so the first rows rule types out first;
+ * the full pass then confirms only the survivors (usually one) and takes ranges and approximate
+ * distinct counts; a last small pass lists the enums.
+ */
+async function inferSchema(sql, table, header, { enumMaxDistinct = 20, missingValues = DEFAULT_MISSING_VALUES } = {}) {
+    const projections = header.flatMap((c, i) => [
+        `${ident(c)} AS __r${i}`,
+        `${missingSql(ident(c), missingValues)} AS __m${i}`,
+        ...CANDIDATES.map((type) => `${typedSql({ name: c, type }, ident(c))} AS __${type}${i}`),
+    ]);
+    // DuckDB computes only the projections that a query reads.
+    const view = (source) => `SELECT ${projections.join(', ')} FROM ${source}`;
+    const full = view(ident(table));
+    const unparsed = (type, i) => `count_if(NOT __m${i} AND __${type}${i} IS NULL)`;
+    const distinct = (i) => `approx_count_distinct(__r${i}) FILTER (WHERE NOT __m${i}) AS distinct${i}`;
+    const [sample] = await sql.all(`SELECT ${header.flatMap((_, i) => CANDIDATES.map((type) => `${unparsed(type, i)} AS not_${type}${i}`)).join(', ')} FROM (${view(`(SELECT * FROM ${ident(table)} LIMIT ${infer_SAMPLE_ROWS})`)})`);
+    const survivors = header.map((_, i) => CANDIDATES.filter((type) => Number(sample[`not_${type}${i}`]) === 0));
+    const aggregates = header.flatMap((_, i) => [
+        `count_if(NOT __m${i}) AS present${i}`,
+        ...survivors[i].flatMap((type) => [`${unparsed(type, i)} AS not_${type}${i}`, ...rangeSql(type, i)]),
+        ...(survivors[i].length === 0 ? [distinct(i)] : []),
+    ]);
+    const [stats] = await sql.all(`SELECT ${['count(*) AS rows', ...aggregates].join(', ')} FROM (${full})`);
+    const rows = Number(stats.rows);
+    const types = header.map((_, i) => {
+        if (Number(stats[`present${i}`]) === 0)
+            return 'any';
+        return survivors[i].find((type) => Number(stats[`not_${type}${i}`]) === 0) ?? 'string';
+    });
+    // A column whose first rows looked typed but whose later ones did not has no distinct count yet.
+    const uncounted = header.flatMap((_, i) => (types[i] === 'string' && survivors[i].length > 0 ? [i] : []));
+    if (uncounted.length > 0) {
+        const [more] = await sql.all(`SELECT ${uncounted.map(distinct).join(', ')} FROM (${full})`);
+        Object.assign(stats, more);
+    }
+    // HyperLogLog may count a few distinct values more or fewer: the margin keeps true candidates in.
+    const enumCandidates = header.flatMap((_, i) => types[i] === 'string' && Number(stats[`distinct${i}`]) <= enumMaxDistinct * 1.5 + 5 ? [i] : []);
+    const enums = new Map();
+    if (enumCandidates.length > 0) {
+        const lists = enumCandidates.map((i) => `list(DISTINCT __r${i} ORDER BY __r${i}) FILTER (WHERE NOT __m${i}) AS e${i}`);
+        const [row] = await sql.all(`SELECT ${lists.join(', ')} FROM (${full})`);
+        for (const i of enumCandidates) {
+            const values = row[`e${i}`] ?? [];
+            if (values.length <= enumMaxDistinct)
+                enums.set(i, values);
+        }
+    }
+    const fields = header.map((name, i) => {
+        const type = types[i];
+        const constraints = {};
+        if (rows > 0 && Number(stats[`present${i}`]) === rows)
+            constraints.required = true;
+        const range = rangeOf(type, stats[`min_${type}${i}`], stats[`max_${type}${i}`]);
+        if (range)
+            [constraints.minimum, constraints.maximum] = range;
+        const values = enums.get(i);
+        if (values)
+            constraints.enum = values;
+        return Object.keys(constraints).length > 0 ? { name, type, constraints } : { name, type };
+    });
+    return { fields, missingValues: [...missingValues], fieldsMatch: 'exact' };
+}
+/** Bounds as the schema writes them: numbers as doubles, dates and datetimes as ISO 8601 text. */
+function rangeSql(type, i) {
+    const bound = (fn) => {
+        const value = `${fn}(__${type}${i})`;
+        if (type === 'integer' || type === 'number')
+            return `CAST(${value} AS DOUBLE)`;
+        if (type === 'date')
+            return `CAST(${value} AS VARCHAR)`;
+        return `replace(CAST(${value} AS VARCHAR), ' ', 'T')`;
+    };
+    return type === 'boolean'
+        ? []
+        : [`${bound('min')} AS min_${type}${i}`, `${bound('max')} AS max_${type}${i}`];
+}
+function rangeOf(type, min, max) {
+    if (type === 'integer' || type === 'number') {
+        const bounds = [min, max].map((v) => (v === null ? Number.NaN : Number(v)));
+        return bounds.every(Number.isFinite) ? [bounds[0], bounds[1]] : null;
+    }
+    if (type === 'date' || type === 'datetime')
+        return typeof min === 'string' && typeof max === 'string' ? [min, max] : null;
+    return null;
+}
+
+;// CONCATENATED MODULE: ./src/schema/index.ts
+// Frictionless Table Schema for validate-data: read the document, check data against it in DuckDB,
+// infer one from data, and write the rows that fail.
+
+
+
+
+
+;// CONCATENATED MODULE: ./src/report/markdown.ts
+/** GitHub rejects comment bodies longer than this many characters. */
+const GITHUB_COMMENT_LIMIT = 65536;
+const TRUNCATION_NOTE = (/* unused pure expression or super */ null && ("> [!NOTE]\n> This comment was cut to fit GitHub's 65,536-character limit. The full report is in the job " +
+    'summary and in the JSON report uploaded as an artifact.'));
+const MISSING = '—';
+function raw(markdown) {
+    return { markdown };
+}
+/** An inline code span for a table cell that survives any content: backticks, pipes and newlines. */
+function code(text) {
+    const flat = text.replace(/\r?\n/g, ' ').replace(/\|/g, '\\|');
+    const longestRun = Math.max(0, ...(flat.match(/`+/g) ?? []).map((run) => run.length));
+    const fence = '`'.repeat(longestRun + 1);
+    const pad = flat.startsWith('`') || flat.endsWith('`') ? ' ' : '';
+    return raw(`${fence}${pad}${flat}${pad}${fence}`);
+}
+function escapeHtml(text) {
+    return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+/** Plain text made safe for one table cell: HTML escaped, pipes escaped, line breaks kept as <br>. */
+function escapeCell(text) {
+    return escapeHtml(text).replace(/\|/g, '\\|').replace(/\r?\n/g, '<br>');
+}
+function renderCell(cell) {
+    if (cell === null || cell === undefined)
+        return MISSING;
+    if (typeof cell === 'number')
+        return formatNumber(cell);
+    if (typeof cell === 'string')
+        return escapeCell(cell);
+    return cell.markdown;
+}
+const SEPARATOR = { left: ':---', right: '---:', center: ':---:' };
+function table(headers, rows, align) {
+    const line = (cells) => `| ${cells.join(' | ')} |`;
+    const separators = headers.map((_, i) => (align?.[i] ? SEPARATOR[align[i]] : '---'));
+    const body = rows.map((row) => line(headers.map((_, i) => renderCell(row[i]))));
+    return [line(headers.map(escapeCell)), line(separators), ...body].join('\n');
+}
+/**
+ * Metrics to 4 decimals (tiny values to 4 significant digits, so 0.00012 does not read as 0), integers with
+ * thousands separators, null/undefined as a dash. Never throws on NaN or infinities: they are shown as such.
+ */
+function formatNumber(x) {
+    if (x === null || x === undefined)
+        return MISSING;
+    if (Number.isNaN(x))
+        return 'NaN';
+    if (!Number.isFinite(x))
+        return x > 0 ? '∞' : '−∞';
+    if (Number.isInteger(x))
+        return groupThousands(Math.abs(x).toFixed(0), x < 0);
+    const magnitude = Math.abs(x);
+    if (magnitude < 1e-3)
+        return magnitude < 1e-6 ? x.toExponential(3) : String(Number(x.toPrecision(4)));
+    const [whole, fraction] = magnitude.toFixed(4).split('.');
+    const trimmed = fraction.replace(/0+$/, '');
+    const grouped = groupThousands(whole, x < 0);
+    return trimmed === '' ? grouped : `${grouped}.${trimmed}`;
+}
+function groupThousands(digits, negative) {
+    return `${negative ? '-' : ''}${digits.replace(/\B(?=(\d{3})+(?!\d))/g, ',')}`;
+}
+function statusIcon(passed) {
+    return passed ? '✅' : '❌';
+}
+/** A folded section; the blank lines let GitHub render markdown inside it. */
+function details(summary, body, open = false) {
+    return `<details${open ? ' open' : ''}>\n<summary>${escapeHtml(summary)}</summary>\n\n${body}\n\n</details>`;
+}
+/** Every gate result, failed ones first (in their original order), so the reason a run failed is on top. */
+function gateTable(gates) {
+    if (gates.length === 0)
+        return '_No gates were configured._';
+    const ordered = [...gates.filter((g) => !g.passed), ...gates.filter((g) => g.passed)];
+    const rows = ordered.map((g) => [
+        raw(statusIcon(g.passed)),
+        code(g.expression),
+        g.scope,
+        g.actual,
+        g.threshold,
+        g.reason ?? '',
+    ]);
+    return table(['', 'Gate', 'Scope', 'Actual', 'Threshold', 'Reason'], rows, [
+        'center',
+        'left',
+        'left',
+        'right',
+        'right',
+        'left',
+    ]);
+}
+/** Metrics in the order the command gave them; with a baseline, its value and the change. */
+function metricsTable(metrics, baseline) {
+    const names = Object.keys(metrics);
+    if (names.length === 0)
+        return '_No metrics._';
+    if (!baseline)
+        return table(['Metric', 'Value'], names.map((name) => [code(name), metrics[name]]), ['left', 'right']);
+    const rows = names.map((name) => [
+        code(name),
+        metrics[name],
+        baseline[name],
+        delta(metrics[name], baseline[name]),
+    ]);
+    return table(['Metric', 'Value', 'Baseline', 'Δ'], rows, ['left', 'right', 'right', 'right']);
+}
+function delta(value, base) {
+    if (value == null || base == null || !Number.isFinite(value) || !Number.isFinite(base))
+        return null;
+    const change = value - base;
+    return change > 0 ? `+${formatNumber(change)}` : formatNumber(change);
+}
+/** One line: icon, title, verdict and how many gates passed or failed. */
+function renderHeader(report, title) {
+    const total = report.gates.length;
+    const failed = report.gates.filter((g) => !g.passed).length;
+    const count = total === 0
+        ? 'no gates configured'
+        : failed > 0
+            ? `${failed} of ${total} gate${total === 1 ? '' : 's'} failed`
+            : `${total} of ${total} gate${total === 1 ? '' : 's'} passed`;
+    return `### ${statusIcon(report.passed)} ${escapeHtml(title)}: ${report.passed ? 'passed' : 'failed'} (${count})`;
+}
+/**
+ * Fits markdown into a PR comment. Cuts before the last heading or top-level <details> block that fits,
+ * never inside a code fence or an open <details>, and appends `note` (which should point to the full report).
+ */
+function truncateForComment(markdown, limit = GITHUB_COMMENT_LIMIT, note = TRUNCATION_NOTE) {
+    if (markdown.length <= limit)
+        return markdown;
+    const suffix = `\n\n${note}`;
+    const budget = limit - suffix.length;
+    if (budget <= 0)
+        return note.slice(0, limit);
+    const cut = lastBoundaryWithin(markdown, budget);
+    return `${markdown.slice(0, cut).trimEnd()}${suffix}`;
+}
+/**
+ * The largest offset <= budget where a new section starts at the top level. Falls back to the last blank line
+ * at the top level, then to the last line break: a document with no structure is still cut on a line.
+ */
+function lastBoundaryWithin(markdown, budget) {
+    let section = 0;
+    let paragraph = 0;
+    let depth = 0;
+    let fenced = false;
+    let offset = 0;
+    for (const line of markdown.split('\n')) {
+        if (offset > budget)
+            break;
+        const trimmed = line.trim();
+        const topLevel = depth === 0 && !fenced;
+        if (topLevel && offset > 0 && (/^#{1,6}\s/.test(trimmed) || /^<details[\s>]/i.test(trimmed)))
+            section = offset;
+        if (topLevel && trimmed === '' && offset > 0)
+            paragraph = offset;
+        if (/^(```|~~~)/.test(trimmed))
+            fenced = !fenced;
+        if (!fenced) {
+            depth += (trimmed.match(/<details[\s>]/gi) ?? []).length;
+            depth = Math.max(0, depth - (trimmed.match(/<\/details>/gi) ?? []).length);
+        }
+        offset += line.length + 1;
+    }
+    // A section boundary wins unless it would throw away more than half of what fits.
+    if (section >= budget / 2)
+        return section;
+    if (section > 0 || paragraph > 0)
+        return Math.max(section, paragraph);
+    return Math.max(0, markdown.lastIndexOf('\n', budget));
+}
+
+;// CONCATENATED MODULE: ./src/commands/validate-data-summary.ts
+
+/** How many of the most drifted columns get a chart. */
+const CHARTS = 3;
+/** The job summary and PR comment of validate-data: gates, the schema table, the drift table and charts. */
+function renderValidateData(report) {
+    const d = report.details;
+    const parts = [renderHeader(report, 'mlgate validate-data'), gateTable(report.gates)];
+    for (const w of report.warnings)
+        parts.push(`> [!WARNING]\n> ${w}`);
+    parts.push(`**Data**: ${formatNumber(d.data.rows)} rows, ${d.data.columns.length} columns` +
+        (d.reference ? `; **reference**: ${formatNumber(d.reference.rows)} rows` : '') +
+        `; ${formatNumber(d.quality.duplicateRows)} duplicate rows.`);
+    if (d.schema)
+        parts.push(schemaSection(d.schema.checks, d.failingRows));
+    if (d.drift)
+        parts.push(...driftSection(d.drift));
+    parts.push(details('Null fraction per column', nullTable(d.quality.nullFractions)));
+    return `${parts.join('\n\n')}\n`;
+}
+function schemaSection(checks, failingRows) {
+    const failed = checks.filter((c) => !c.passed);
+    const rows = [...failed, ...checks.filter((c) => c.passed && c.failed > 0)].map((c) => [
+        c.passed ? '⚠️' : '❌',
+        code(c.column ?? (c.columns ?? []).join(', ')),
+        c.constraint,
+        `${formatNumber(c.failed)} of ${formatNumber(c.checked)}`,
+        c.tolerance < 1 ? `mostly ${c.tolerance}` : '',
+        c.examples
+            .map((e) => `line ${e.line}: ${e.value === null ? 'empty' : JSON.stringify(e.value)}`)
+            .join('; '),
+    ]);
+    const head = `#### Schema: ${failed.length === 0 ? `all ${checks.length} checks passed` : `${failed.length} of ${checks.length} checks failed`}`;
+    if (rows.length === 0)
+        return head;
+    const file = failingRows
+        ? `\n\nFailing rows: ${formatNumber(failingRows.total)} (${formatNumber(failingRows.written)} written to ${code(failingRows.path).markdown}).`
+        : '';
+    return `${head}\n\n${table(['', 'Column', 'Check', 'Rows failed', 'Tolerance', 'Examples'], rows)}${file}`;
+}
+function driftSection(drift) {
+    const columns = [...drift.columns].sort((a, b) => Number(b.drifted) - Number(a.drifted) || (b.normalizedScore ?? 0) - (a.normalizedScore ?? 0));
+    const rows = columns.map((c) => [
+        c.drifted ? '❌' : c.verdict === 'no_reference' ? '—' : '✅',
+        code(c.column),
+        c.kind,
+        c.method,
+        c.score,
+        c.threshold,
+        c.pValueAdjusted ?? c.pValue ?? null,
+        c.reasons?.join('; ') ?? c.reason ?? '',
+    ]);
+    const head = `#### Drift: ${drift.drifted.length} of ${columns.length} columns drifted (share ${formatNumber(drift.drift_share)})`;
+    const parts = [
+        head,
+        table(['', 'Column', 'Kind', 'Method', 'Score', 'Threshold', 'p (corrected)', 'Why'], rows),
+    ];
+    const charted = columns.filter((c) => c.histogram).slice(0, CHARTS);
+    if (charted.length > 0)
+        parts.push(details(`Distributions of the ${charted.length} most drifted columns`, charted.map(chart).join('\n\n'), true));
+    return parts;
+}
+/** A mermaid bar/line chart (GitHub renders it): reference bars, data line, same bins. */
+function chart(column) {
+    const h = column.histogram;
+    const labels = h.labels.map((l) => JSON.stringify(l.slice(0, 14))).join(', ');
+    const share = (xs) => {
+        const total = xs.reduce((a, b) => a + b, 0) || 1;
+        return xs.map((x) => Number((x / total).toFixed(4))).join(', ');
+    };
+    return [
+        '```mermaid',
+        'xychart-beta',
+        `  title "${column.column.replaceAll('"', "'")}: reference (bars) vs data (line)"`,
+        `  x-axis [${labels}]`,
+        '  y-axis "share of rows"',
+        `  bar [${share(h.reference)}]`,
+        `  line [${share(h.data)}]`,
+        '```',
+    ].join('\n');
+}
+function nullTable(fractions) {
+    return table(['Column', 'Null fraction'], Object.entries(fractions).map(([c, f]) => [code(c), f]));
+}
+
+;// CONCATENATED MODULE: ./src/commands/validate-data.ts
+
+
+
+
+
+
+
+
+
+
+
+
+function readValidateDataInputs(raw) {
+    const driftColumns = inputs/* input */.h.list(raw, 'drift-columns');
+    return {
+        data: inputs/* input */.h.list(raw, 'data'),
+        reference: inputs/* input */.h.list(raw, 'reference'),
+        schema: inputs/* input */.h.optional(raw, 'schema'),
+        inferSchema: inputs/* input */.h.optional(raw, 'infer-schema'),
+        driftColumns: driftColumns.length > 0 ? driftColumns : undefined,
+        driftConfig: inputs/* input */.h.optional(raw, 'drift-config'),
+        gates: inputs/* input */.h.lines(raw, 'gates'),
+        gatesFile: inputs/* input */.h.optional(raw, 'gates-file'),
+        examples: inputs/* input */.h.int(raw, 'examples', 0),
+        failingRowsLimit: inputs/* input */.h.int(raw, 'failing-rows-limit', 0),
+        reportPath: inputs/* input */.h.string(raw, 'report-path'),
+    };
+}
+/** Gates when none are configured: the contract holds, and most columns have not drifted. */
+function defaultGates(inputs) {
+    return [inputs.schema ? 'schema_errors == 0' : '', inputs.reference.length > 0 ? 'drift_share <= 0.3' : '']
+        .filter(Boolean)
+        .join('\n');
+}
+/** Drift config: inline YAML/JSON, or the path of a file holding it. */
+function readDriftConfig(text) {
+    if (!text)
+        return parseDriftConfig(undefined, 'drift-config');
+    const looksLikePath = !/[\n{:]/.test(text);
+    if (!looksLikePath)
+        return parseDriftConfig(text, 'input "drift-config"');
+    try {
+        return parseDriftConfig((0,external_node_fs_.readFileSync)(text, 'utf8'), text);
+    }
+    catch (e) {
+        if (e.code) {
+            throw new errors/* ConfigurationError */.j1(`cannot read ${text} (${e.code})`, 'input "drift-config"');
+        }
+        throw e;
+    }
+}
+const validateData = {
+    name: 'validate-data',
+    title: 'Data validation',
+    readInputs: readValidateDataInputs,
+    async run(inputs, logger) {
+        // Everything the user wrote is parsed before any data is read: a typo should cost seconds.
+        const gates = loadGates(inputs.gates.trim() || inputs.gatesFile ? inputs.gates : defaultGates(inputs), inputs.gatesFile);
+        const schema = inputs.schema ? loadSchema(inputs.schema) : undefined;
+        const driftConfig = readDriftConfig(inputs.driftConfig);
+        const engine = await Engine.open(logger);
+        try {
+            return await validate_data_evaluate(inputs, { gates, schema, driftConfig }, engine, logger);
+        }
+        finally {
+            engine.close();
+        }
+    },
+};
+async function load(engine, table, spec, name, logger) {
+    const files = await expandDataInput(spec, engine, name);
+    const header = await engine.sharedColumns(files);
+    const rows = await logger.group(`Loading ${name}: ${files.length} file(s)`, () => engine.loadText(table, files, header));
+    if (rows === 0)
+        throw new errors/* ConfigurationError */.j1('the file has a header but no data rows', files[0].path);
+    logger.info(`${name}: ${rows.toLocaleString('en-US')} rows, ${header.length} columns`);
+    return { files, header, rows };
+}
+async function validate_data_evaluate(inputs, parsed, engine, logger) {
+    const started = performance.now();
+    const phases = {};
+    let mark = started;
+    const phase = (name) => {
+        const now = performance.now();
+        phases[`${name}Seconds`] = (now - mark) / 1000;
+        mark = now;
+    };
+    const warnings = [];
+    const data = await load(engine, 'data', inputs.data, 'data', logger);
+    const reference = inputs.reference.length > 0
+        ? await load(engine, 'reference', inputs.reference, 'reference', logger)
+        : undefined;
+    const missingValues = parsed.schema?.missingValues ?? [''];
+    phase('load');
+    // Schema and quality.
+    const schemaResult = parsed.schema
+        ? await logger.group('Checking the schema', () => runSchemaChecks(engine, 'data', data.header, parsed.schema, { examples: inputs.examples }))
+        : undefined;
+    const checks = schemaResult?.checks ?? [];
+    const failedChecks = checks.filter((c) => !c.passed);
+    const reportPath = (0,external_node_path_.resolve)(inputs.reportPath || 'mlgate-report/validate-data.json');
+    let failingRows;
+    if (failedChecks.length > 0) {
+        const path = reportPath.replace(/(\.json)?$/, '.failing-rows.csv');
+        await (0,promises_.mkdir)((0,external_node_path_.dirname)(path), { recursive: true });
+        const written = await writeFailingRows(engine, 'data', data.header, failedChecks, path, {
+            cap: inputs.failingRowsLimit,
+        });
+        failingRows = { path, ...written };
+    }
+    phase('schema');
+    const nulls = await nullFractions(engine, 'data', data.header, missingValues);
+    const duplicates = await duplicateRows(engine, 'data', data.header);
+    phase('quality');
+    // The schema the user asked for, inferred from the data, also tells numeric columns from categorical ones.
+    const inferred = parsed.schema && !inputs.inferSchema ? undefined : await inferSchema(engine, 'data', data.header);
+    let inferredSchemaPath;
+    if (inputs.inferSchema && inferred) {
+        inferredSchemaPath = (0,external_node_path_.resolve)(inputs.inferSchema);
+        await (0,promises_.mkdir)((0,external_node_path_.dirname)(inferredSchemaPath), { recursive: true });
+        (0,external_node_fs_.writeFileSync)(inferredSchemaPath, formatSchema(inferred, /\.json$/i.test(inferredSchemaPath) ? 'json' : 'yaml'));
+        logger.info(`Wrote the inferred schema to ${inferredSchemaPath}: review it and commit it as the contract`);
+    }
+    // Drift.
+    let drift;
+    if (reference) {
+        const kinds = columnKinds(parsed.schema ?? inferred);
+        const shared = data.header.filter((c) => reference.header.includes(c));
+        const missing = {
+            data: reference.header.filter((c) => !data.header.includes(c)),
+            reference: data.header.filter((c) => !reference.header.includes(c)),
+        };
+        if (missing.data.length + missing.reference.length > 0) {
+            warnings.push(`data and reference have different columns: ${[...missing.data.map((c) => `${c} (only in reference)`), ...missing.reference.map((c) => `${c} (only in data)`)].join(', ')}`);
+        }
+        // Identifiers differ in every row by design: testing them for drift would always alarm.
+        const identifiers = inputs.driftColumns
+            ? []
+            : await identifierColumns(engine, shared, parsed.schema, kinds);
+        const selected = inputs.driftColumns ?? shared.filter((c) => !identifiers.includes(c));
+        if (identifiers.length > 0)
+            warnings.push(`not tested for drift, as identifiers (a key in the schema, or a distinct value in almost every row): ${identifiers.join(', ')}; name them in drift-columns to test them`);
+        for (const c of selected) {
+            if (!data.header.includes(c) && !reference.header.includes(c)) {
+                throw new errors/* ConfigurationError */.j1(`column "${c}" is in neither data nor reference (columns: ${data.header.join(', ')})`, 'input "drift-columns"');
+            }
+        }
+        const columns = selected.map((name) => ({ name, kind: kinds.get(name) ?? 'categorical' }));
+        const results = await logger.group(`Testing ${columns.length} columns for drift`, () => driftColumns(engine, { data: 'data', reference: 'reference' }, columns, parsed.driftConfig));
+        drift = { columns: results, summary: datasetDrift(results, parsed.driftConfig), missing, identifiers };
+    }
+    phase('drift');
+    // Metrics and gates.
+    const metrics = {
+        rows: data.rows,
+        schema_errors: parsed.schema ? failedChecks.length : null,
+        failed_rows: parsed.schema ? (failingRows?.total ?? 0) : null,
+        duplicate_rows: duplicates,
+    };
+    for (const c of data.header)
+        metrics[`null_fraction(${c})`] = nulls[c] ?? null;
+    if (drift) {
+        metrics.drift_share = drift.summary.drift_share;
+        metrics.drifted_columns = drift.summary.drifted.length;
+        for (const c of drift.columns)
+            metrics[`drift_score(${c.column})`] = c.score ?? null;
+    }
+    const known = [...Object.keys(metrics), ...(reference ? [] : ['drift_share', 'drifted_columns'])];
+    const results = (0,evaluate/* evaluateGates */.ud)(parsed.gates, { metrics, known });
+    const seconds = (performance.now() - started) / 1000;
+    const report = (0,json/* buildReport */.FK)({
+        command: 'validate-data',
+        gates: results,
+        metrics,
+        warnings,
+        details: {
+            data: { files: data.files.map((f) => f.path), rows: data.rows, columns: data.header },
+            ...(reference
+                ? {
+                    reference: {
+                        files: reference.files.map((f) => f.path),
+                        rows: reference.rows,
+                        columns: reference.header,
+                    },
+                }
+                : {}),
+            ...(parsed.schema
+                ? { schema: { path: inputs.schema, fieldsMatch: schemaResult.fieldsMatch, checks } }
+                : {}),
+            ...(failingRows ? { failingRows } : {}),
+            ...(inferredSchemaPath ? { inferredSchemaPath } : {}),
+            quality: { nullFractions: nulls, duplicateRows: duplicates },
+            ...(drift
+                ? {
+                    drift: {
+                        ...drift.summary,
+                        columns: drift.columns,
+                        missingColumns: drift.missing,
+                        identifiers: drift.identifiers,
+                        config: parsed.driftConfig,
+                    },
+                }
+                : {}),
+            performance: { seconds, ...phases, peakRssMb: process.resourceUsage().maxRSS / 1024 },
+        },
+    });
+    logger.info(`Checked ${data.rows.toLocaleString('en-US')} rows in ${seconds.toFixed(2)} s`);
+    return {
+        report,
+        markdown: renderValidateData(report),
+        outputs: {
+            metrics: JSON.stringify(metrics),
+            rows: String(data.rows),
+            'schema-errors': metrics.schema_errors === null ? '' : String(metrics.schema_errors),
+            'failing-rows-path': failingRows?.path ?? '',
+            'drift-share': drift ? String(drift.summary.drift_share) : '',
+            'drifted-columns': drift ? drift.summary.drifted.join(',') : '',
+            'inferred-schema-path': inferredSchemaPath ?? '',
+        },
+    };
+}
+/** Share of distinct values above which a text column is taken for an identifier. */
+const IDENTIFIER_DISTINCT_SHARE = 0.95;
+/** Key columns of the schema, and text columns whose values are (almost) all different. */
+async function identifierColumns(engine, columns, schema, kinds) {
+    if (schema) {
+        const keys = new Set([...(schema.primaryKey ?? []), ...(schema.uniqueKeys ?? []).flat()]);
+        for (const f of schema.fields)
+            if (f.constraints?.unique)
+                keys.add(f.name);
+        return columns.filter((c) => keys.has(c));
+    }
+    const text = columns.filter((c) => kinds.get(c) === 'categorical');
+    if (text.length === 0)
+        return [];
+    const select = text.map((c, i) => `approx_count_distinct(${ident(c)}) / greatest(count(${ident(c)}), 1) AS d${i}`);
+    const [row] = await engine.all(`SELECT count(*) AS n, ${select.join(', ')} FROM data`);
+    return text.filter((_, i) => Number(row.n) > 100 && Number(row[`d${i}`]) >= IDENTIFIER_DISTINCT_SHARE);
+}
+/** Numbers and integers are tested as numeric distributions; everything else by category. */
+function columnKinds(schema) {
+    return new Map(schema.fields.map((f) => [
+        f.name,
+        f.type === 'number' || f.type === 'integer' ? 'numeric' : 'categorical',
+    ]));
+}
+
+;// CONCATENATED MODULE: ./src/data/batcher.ts
+function allocate(read, size) {
+    switch (read.as) {
+        case 'float32':
+            return new Float32Array(size);
+        case 'float64':
+            return new Float64Array(size);
+        case 'int64':
+            return new BigInt64Array(size);
+        case 'bool':
+            return new Uint8Array(size);
+        case 'code':
+            return new Int32Array(size);
+        case 'text':
+            return new Array(size).fill(null);
+    }
+}
+/**
+ * Copies the kept rows of each chunk into batches of `size` rows. Buffers are reused, so a batch is
+ * valid until the next call: the caller runs the model on it before pulling more rows.
+ */
+class Batcher {
+    size;
+    buffers;
+    filled = 0;
+    constructor(reads, size) {
+        this.size = size;
+        this.buffers = reads.map((r) => allocate(r, size));
+    }
+    /** Adds the rows of the chunk that `keep` allows (all when null); calls `emit` whenever a batch fills. */
+    async add(chunk, keep, emit) {
+        let i = 0;
+        while (i < chunk.rows) {
+            const room = this.size - this.filled;
+            let j = i;
+            let taken = 0;
+            if (!keep) {
+                j = Math.min(chunk.rows, i + room);
+                taken = j - i;
+            }
+            else {
+                for (; j < chunk.rows && taken < room; j++)
+                    if (keep[j])
+                        taken++;
+            }
+            this.copy(chunk.columns, i, j, keep);
+            this.filled += taken;
+            i = j;
+            if (this.filled === this.size)
+                await this.flush(emit);
+        }
+    }
+    async flush(emit) {
+        if (this.filled === 0)
+            return;
+        const rows = this.filled;
+        this.filled = 0;
+        const view = (b) => (Array.isArray(b) ? b.slice(0, rows) : b.subarray(0, rows));
+        await emit({ rows, columns: this.buffers.map(view) });
+    }
+    copy(columns, from, to, keep) {
+        const start = this.filled;
+        columns.forEach((column, c) => {
+            const out = this.buffers[c];
+            const data = column.data;
+            if (!keep && !Array.isArray(out)) {
+                out.set(data.subarray(from, to), start);
+                return;
+            }
+            let w = start;
+            for (let k = from; k < to; k++)
+                if (!keep || keep[k])
+                    out[w++] = data[k];
+        });
+    }
+}
 
 ;// CONCATENATED MODULE: ./src/metrics/classification.ts
 /**
@@ -38295,184 +41037,6 @@ function rowsSumToOne(scores, c) {
     return true;
 }
 
-// EXTERNAL MODULE: ./src/report/json.ts + 2 modules
-var json = __nccwpck_require__(9689);
-// EXTERNAL MODULE: ./src/runtime/inputs.ts
-var inputs = __nccwpck_require__(2291);
-;// CONCATENATED MODULE: ./src/report/markdown.ts
-/** GitHub rejects comment bodies longer than this many characters. */
-const GITHUB_COMMENT_LIMIT = 65536;
-const TRUNCATION_NOTE = (/* unused pure expression or super */ null && ("> [!NOTE]\n> This comment was cut to fit GitHub's 65,536-character limit. The full report is in the job " +
-    'summary and in the JSON report uploaded as an artifact.'));
-const MISSING = '—';
-function raw(markdown) {
-    return { markdown };
-}
-/** An inline code span for a table cell that survives any content: backticks, pipes and newlines. */
-function code(text) {
-    const flat = text.replace(/\r?\n/g, ' ').replace(/\|/g, '\\|');
-    const longestRun = Math.max(0, ...(flat.match(/`+/g) ?? []).map((run) => run.length));
-    const fence = '`'.repeat(longestRun + 1);
-    const pad = flat.startsWith('`') || flat.endsWith('`') ? ' ' : '';
-    return raw(`${fence}${pad}${flat}${pad}${fence}`);
-}
-function escapeHtml(text) {
-    return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-}
-/** Plain text made safe for one table cell: HTML escaped, pipes escaped, line breaks kept as <br>. */
-function escapeCell(text) {
-    return escapeHtml(text).replace(/\|/g, '\\|').replace(/\r?\n/g, '<br>');
-}
-function renderCell(cell) {
-    if (cell === null || cell === undefined)
-        return MISSING;
-    if (typeof cell === 'number')
-        return formatNumber(cell);
-    if (typeof cell === 'string')
-        return escapeCell(cell);
-    return cell.markdown;
-}
-const SEPARATOR = { left: ':---', right: '---:', center: ':---:' };
-function table(headers, rows, align) {
-    const line = (cells) => `| ${cells.join(' | ')} |`;
-    const separators = headers.map((_, i) => (align?.[i] ? SEPARATOR[align[i]] : '---'));
-    const body = rows.map((row) => line(headers.map((_, i) => renderCell(row[i]))));
-    return [line(headers.map(escapeCell)), line(separators), ...body].join('\n');
-}
-/**
- * Metrics to 4 decimals (tiny values to 4 significant digits, so 0.00012 does not read as 0), integers with
- * thousands separators, null/undefined as a dash. Never throws on NaN or infinities: they are shown as such.
- */
-function formatNumber(x) {
-    if (x === null || x === undefined)
-        return MISSING;
-    if (Number.isNaN(x))
-        return 'NaN';
-    if (!Number.isFinite(x))
-        return x > 0 ? '∞' : '−∞';
-    if (Number.isInteger(x))
-        return groupThousands(Math.abs(x).toFixed(0), x < 0);
-    const magnitude = Math.abs(x);
-    if (magnitude < 1e-3)
-        return magnitude < 1e-6 ? x.toExponential(3) : String(Number(x.toPrecision(4)));
-    const [whole, fraction] = magnitude.toFixed(4).split('.');
-    const trimmed = fraction.replace(/0+$/, '');
-    const grouped = groupThousands(whole, x < 0);
-    return trimmed === '' ? grouped : `${grouped}.${trimmed}`;
-}
-function groupThousands(digits, negative) {
-    return `${negative ? '-' : ''}${digits.replace(/\B(?=(\d{3})+(?!\d))/g, ',')}`;
-}
-function statusIcon(passed) {
-    return passed ? '✅' : '❌';
-}
-/** A folded section; the blank lines let GitHub render markdown inside it. */
-function details(summary, body, open = false) {
-    return `<details${open ? ' open' : ''}>\n<summary>${escapeHtml(summary)}</summary>\n\n${body}\n\n</details>`;
-}
-/** Every gate result, failed ones first (in their original order), so the reason a run failed is on top. */
-function gateTable(gates) {
-    if (gates.length === 0)
-        return '_No gates were configured._';
-    const ordered = [...gates.filter((g) => !g.passed), ...gates.filter((g) => g.passed)];
-    const rows = ordered.map((g) => [
-        raw(statusIcon(g.passed)),
-        code(g.expression),
-        g.scope,
-        g.actual,
-        g.threshold,
-        g.reason ?? '',
-    ]);
-    return table(['', 'Gate', 'Scope', 'Actual', 'Threshold', 'Reason'], rows, [
-        'center',
-        'left',
-        'left',
-        'right',
-        'right',
-        'left',
-    ]);
-}
-/** Metrics in the order the command gave them; with a baseline, its value and the change. */
-function metricsTable(metrics, baseline) {
-    const names = Object.keys(metrics);
-    if (names.length === 0)
-        return '_No metrics._';
-    if (!baseline)
-        return table(['Metric', 'Value'], names.map((name) => [code(name), metrics[name]]), ['left', 'right']);
-    const rows = names.map((name) => [
-        code(name),
-        metrics[name],
-        baseline[name],
-        delta(metrics[name], baseline[name]),
-    ]);
-    return table(['Metric', 'Value', 'Baseline', 'Δ'], rows, ['left', 'right', 'right', 'right']);
-}
-function delta(value, base) {
-    if (value == null || base == null || !Number.isFinite(value) || !Number.isFinite(base))
-        return null;
-    const change = value - base;
-    return change > 0 ? `+${formatNumber(change)}` : formatNumber(change);
-}
-/** One line: icon, title, verdict and how many gates passed or failed. */
-function renderHeader(report, title) {
-    const total = report.gates.length;
-    const failed = report.gates.filter((g) => !g.passed).length;
-    const count = total === 0
-        ? 'no gates configured'
-        : failed > 0
-            ? `${failed} of ${total} gate${total === 1 ? '' : 's'} failed`
-            : `${total} of ${total} gate${total === 1 ? '' : 's'} passed`;
-    return `### ${statusIcon(report.passed)} ${escapeHtml(title)}: ${report.passed ? 'passed' : 'failed'} (${count})`;
-}
-/**
- * Fits markdown into a PR comment. Cuts before the last heading or top-level <details> block that fits,
- * never inside a code fence or an open <details>, and appends `note` (which should point to the full report).
- */
-function truncateForComment(markdown, limit = GITHUB_COMMENT_LIMIT, note = TRUNCATION_NOTE) {
-    if (markdown.length <= limit)
-        return markdown;
-    const suffix = `\n\n${note}`;
-    const budget = limit - suffix.length;
-    if (budget <= 0)
-        return note.slice(0, limit);
-    const cut = lastBoundaryWithin(markdown, budget);
-    return `${markdown.slice(0, cut).trimEnd()}${suffix}`;
-}
-/**
- * The largest offset <= budget where a new section starts at the top level. Falls back to the last blank line
- * at the top level, then to the last line break: a document with no structure is still cut on a line.
- */
-function lastBoundaryWithin(markdown, budget) {
-    let section = 0;
-    let paragraph = 0;
-    let depth = 0;
-    let fenced = false;
-    let offset = 0;
-    for (const line of markdown.split('\n')) {
-        if (offset > budget)
-            break;
-        const trimmed = line.trim();
-        const topLevel = depth === 0 && !fenced;
-        if (topLevel && offset > 0 && (/^#{1,6}\s/.test(trimmed) || /^<details[\s>]/i.test(trimmed)))
-            section = offset;
-        if (topLevel && trimmed === '' && offset > 0)
-            paragraph = offset;
-        if (/^(```|~~~)/.test(trimmed))
-            fenced = !fenced;
-        if (!fenced) {
-            depth += (trimmed.match(/<details[\s>]/gi) ?? []).length;
-            depth = Math.max(0, depth - (trimmed.match(/<\/details>/gi) ?? []).length);
-        }
-        offset += line.length + 1;
-    }
-    // A section boundary wins unless it would throw away more than half of what fits.
-    if (section >= budget / 2)
-        return section;
-    if (section > 0 || paragraph > 0)
-        return Math.max(section, paragraph);
-    return Math.max(0, markdown.lastIndexOf('\n', budget));
-}
-
 ;// CONCATENATED MODULE: ./src/commands/validate-model-summary.ts
 
 /** Headline metrics shown first; the rest (per class) go in their own table. */
@@ -39071,8 +41635,9 @@ function describeModel(model, predictor, feeds) {
 
 ;// CONCATENATED MODULE: ./src/commands/index.ts
 
+
 /** Every command the CLI knows; each also has an action under actions/<name>/. */
-const commands = [validateModel];
+const commands = [validateModel, validateData];
 
 
 /***/ }),
@@ -42823,8 +45388,8 @@ __webpack_unused_export__ = lineCounter.LineCounter;
 __webpack_unused_export__ = parser.Parser;
 exports.qg = publicApi.parse;
 __webpack_unused_export__ = publicApi.parseAllDocuments;
-__webpack_unused_export__ = publicApi.parseDocument;
-__webpack_unused_export__ = publicApi.stringify;
+exports.Tp = publicApi.parseDocument;
+exports.As = publicApi.stringify;
 __webpack_unused_export__ = visit.visit;
 __webpack_unused_export__ = visit.visitAsync;
 
