@@ -1,24 +1,22 @@
 /**
- * npm run demo: the main job on the shipped example, through the same code as the action. The
- * candidate model (examples/model.onnx) is validated on examples/test.csv against the baseline
- * (examples/baseline.onnx), per region, with the gates a team would put in its PR workflow.
+ * npm run demo: the pull-request gates on the shipped examples, through the same code as the actions.
+ *  1. validate-model: the candidate model (examples/model.onnx) on examples/test.csv against the
+ *     baseline (examples/baseline.onnx), per region — passes.
+ *  2. validate-data: this week's data (examples/data/current.csv) against its contract and the
+ *     training snapshot — fails, on purpose: the data has planted problems the report points at.
  */
 import { resolve } from 'node:path';
+import { validateData } from '../src/commands/validate-data.js';
 import { validateModel } from '../src/commands/validate-model.js';
 import { runTerminal } from '../src/runtime/terminal.js';
 
-const example = (file: string) => resolve('examples', file);
-const gates = [
-  'accuracy >= 0.85',
-  'roc_auc >= baseline - 0.005',
-  'f1_macro >= baseline',
-  'slice.accuracy >= 0.8',
-];
+const example = (...path: string[]) => resolve('examples', ...path);
+const report = (name: string) => ['--report-path', resolve('mlgate-report', `${name}.json`)];
 
 console.log(
-  'mlgate demo: validate-model on the shipped example (5,000 rows, a baseline model, slices by region)\n',
+  'mlgate demo 1/2: validate-model on the shipped example (5,000 rows, a baseline model, slices by region)\n',
 );
-process.exitCode = await runTerminal(validateModel, [
+const model = await runTerminal(validateModel, [
   ...['--model', example('model.onnx'), '--baseline-model', example('baseline.onnx')],
   ...[
     '--data',
@@ -30,10 +28,25 @@ process.exitCode = await runTerminal(validateModel, [
     '--min-slice-size',
     '50',
   ],
-  ...gates.flatMap((g) => ['--gates', g]),
-  ...['--report-path', resolve('mlgate-report', 'validate-model.json')],
+  ...[
+    'accuracy >= 0.85',
+    'roc_auc >= baseline - 0.005',
+    'f1_macro >= baseline',
+    'slice.accuracy >= 0.8',
+  ].flatMap((g) => ['--gates', g]),
+  ...report('validate-model'),
 ]);
+
 console.log(
-  '\nThe job summary the action would post is rendered from the same report; run the action under act, or',
+  "\nmlgate demo 2/2: validate-data on this week's data, against its schema and the training snapshot",
 );
-console.log('npx mlgate validate-model --help for every input.');
+console.log('(expected to fail: current.csv has planted problems, see examples/data/generate.py)\n');
+await runTerminal(validateData, [
+  ...['--data', example('data', 'current.csv'), '--reference', example('data', 'reference.csv')],
+  ...['--schema', example('data', 'schema.yml')],
+  ...report('validate-data'),
+]);
+
+console.log('\nEach summary (.md) is what the action posts as its job summary and PR comment.');
+console.log('npx mlgate <command> --help lists every input.');
+process.exitCode = model;

@@ -39200,6 +39200,15 @@ async function validate_data_evaluate(inputs, parsed, engine, logger) {
     return {
         report,
         markdown: renderValidateData(report),
+        terminal: [
+            ...failedChecks.map((c) => `  check failed: ${c.id}: ${c.failed.toLocaleString('en-US')} rows, e.g. ${c.examples.map((e) => `line ${e.line}`).join(', ')}`),
+            ...(failingRows ? [`  failing rows: ${failingRows.path}`] : []),
+            ...(drift
+                ? [
+                    `  drifted: ${drift.summary.drifted.join(', ') || 'none'} (of ${drift.summary.evaluated} columns tested)`,
+                ]
+                : []),
+        ],
         outputs: {
             metrics: JSON.stringify(metrics),
             rows: String(data.rows),
@@ -42448,7 +42457,7 @@ function helpText(command, spec) {
     return lines.join('\n');
 }
 /** A plain-text verdict for a terminal: gates first, then headline metrics, then where the report is. */
-function renderTerminal(report, reportPath) {
+function renderTerminal(report, reportPath, notes = []) {
     const failed = report.gates.filter((g) => !g.passed).length;
     const verdict = report.passed
         ? green(`✔ ${report.command}: all ${report.gates.length} gates passed`)
@@ -42461,9 +42470,11 @@ function renderTerminal(report, reportPath) {
         const reason = g.reason ? `  ${dim(g.reason)}` : '';
         lines.push(`  ${status}  ${g.expression.padEnd(width)}  actual ${fmt(g.actual)}  threshold ${fmt(g.threshold)}${scope}${reason}`);
     }
-    const metrics = Object.entries(report.metrics).filter(([k]) => !k.includes('.'));
+    // Headline metrics only: per-class (recall.yes) and per-column (null_fraction(age)) ones are in the report.
+    const metrics = Object.entries(report.metrics).filter(([k]) => !/[.(]/.test(k));
     if (metrics.length)
         lines.push('', `Metrics: ${metrics.map(([k, v]) => `${k} ${fmt(v)}`).join(' · ')}`);
+    lines.push(...notes);
     for (const w of report.warnings)
         lines.push(`warning: ${w}`);
     lines.push('', `Report: ${reportPath}`, `Summary: ${summaryPathOf(reportPath)}`);
@@ -42499,7 +42510,8 @@ async function runTerminal(command, argv) {
             logger.info(`Report: ${outcome.reportPath}`);
         return outcome.exitCode;
     }
-    process.stdout.write(`${renderTerminal(outcome.result.report, outcome.reportPath)}\n`);
+    const { report, terminal } = outcome.result;
+    process.stdout.write(`${renderTerminal(report, outcome.reportPath, terminal)}\n`);
     return outcome.exitCode;
 }
 

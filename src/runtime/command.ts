@@ -9,6 +9,8 @@ export interface CommandResult {
   markdown: string;
   /** Step outputs beyond the common ones (passed, report-path), by action.yml output name. */
   outputs: Record<string, string>;
+  /** A few plain lines for a terminal, under the gates: what failed and where to look. */
+  terminal?: string[];
 }
 
 /** A command: typed inputs in, a Report out. It never touches @actions/core: the faces do. */

@@ -114,7 +114,7 @@ export function helpText(command: string, spec: ActionSpec): string {
 }
 
 /** A plain-text verdict for a terminal: gates first, then headline metrics, then where the report is. */
-export function renderTerminal(report: Report, reportPath: string): string {
+export function renderTerminal(report: Report, reportPath: string, notes: string[] = []): string {
   const failed = report.gates.filter((g) => !g.passed).length;
   const verdict = report.passed
     ? green(`✔ ${report.command}: all ${report.gates.length} gates passed`)
@@ -129,8 +129,10 @@ export function renderTerminal(report: Report, reportPath: string): string {
       `  ${status}  ${g.expression.padEnd(width)}  actual ${fmt(g.actual)}  threshold ${fmt(g.threshold)}${scope}${reason}`,
     );
   }
-  const metrics = Object.entries(report.metrics).filter(([k]) => !k.includes('.'));
+  // Headline metrics only: per-class (recall.yes) and per-column (null_fraction(age)) ones are in the report.
+  const metrics = Object.entries(report.metrics).filter(([k]) => !/[.(]/.test(k));
   if (metrics.length) lines.push('', `Metrics: ${metrics.map(([k, v]) => `${k} ${fmt(v)}`).join(' · ')}`);
+  lines.push(...notes);
   for (const w of report.warnings) lines.push(`warning: ${w}`);
   lines.push('', `Report: ${reportPath}`, `Summary: ${summaryPathOf(reportPath)}`);
   return lines.join('\n');
@@ -170,6 +172,7 @@ export async function runTerminal<I>(command: Command<I>, argv: string[]): Promi
     if (outcome.reportPath) logger.info(`Report: ${outcome.reportPath}`);
     return outcome.exitCode;
   }
-  process.stdout.write(`${renderTerminal(outcome.result!.report, outcome.reportPath!)}\n`);
+  const { report, terminal } = outcome.result!;
+  process.stdout.write(`${renderTerminal(report, outcome.reportPath!, terminal)}\n`);
   return outcome.exitCode;
 }

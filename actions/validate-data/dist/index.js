@@ -36090,6 +36090,15 @@ async function validate_data_evaluate(inputs, parsed, engine, logger) {
     return {
         report,
         markdown: renderValidateData(report),
+        terminal: [
+            ...failedChecks.map((c) => `  check failed: ${c.id}: ${c.failed.toLocaleString('en-US')} rows, e.g. ${c.examples.map((e) => `line ${e.line}`).join(', ')}`),
+            ...(failingRows ? [`  failing rows: ${failingRows.path}`] : []),
+            ...(drift
+                ? [
+                    `  drifted: ${drift.summary.drifted.join(', ') || 'none'} (of ${drift.summary.evaluated} columns tested)`,
+                ]
+                : []),
+        ],
         outputs: {
             metrics: JSON.stringify(metrics),
             rows: String(data.rows),
