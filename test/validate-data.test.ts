@@ -105,3 +105,55 @@ describe('validate-data on the shipped example', () => {
     expect(missing.outcome.error!.message).toMatch(/nope\.csv/);
   });
 });
+
+describe('validate-data on bad data files', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mlgate-vd-files-'));
+  const file = (name: string, text: string) => {
+    writeFileSync(join(dir, name), text);
+    return join(dir, name);
+  };
+
+  it.each([
+    ['empty.csv', '', /empty\.csv: the file is empty/],
+    ['header-only.csv', 'a,b\n', /header-only\.csv: the file has a header but no data rows/],
+    [
+      'ragged.csv',
+      'a,b\n1,2\n3,4,5\n6,7\n',
+      /ragged\.csv, line 3: the row has 3 fields but the header has 2/,
+    ],
+    [
+      'semicolons.csv',
+      'a;b;c\n1;2;3\n',
+      /semicolons\.csv: the header is one column "a;b;c", which looks semicolon-delimited/,
+    ],
+  ])('%s: exit 2 with the file (and line) named', async (name, text, message) => {
+    const { outcome } = await run({ data: file(name, text) });
+    expect(outcome.exitCode).toBe(2);
+    expect(outcome.error).toBeInstanceOf(ConfigurationError);
+    expect(outcome.error!.message).toMatch(message);
+  });
+
+  it('reports columns present on one side only, and still tests the shared ones', async () => {
+    const data = file('data.csv', 'a,b,extra\n1,x,9\n2,y,9\n3,x,9\n');
+    const reference = file('reference.csv', 'a,b,gone\n1,x,0\n2,y,0\n3,y,0\n');
+    const { outcome, report, details } = await run({ data, reference, 'drift-columns': 'a,b,gone' });
+    expect(outcome.exitCode).toBe(0);
+    expect(report.warnings.join('\n')).toMatch(/gone \(only in reference\), extra \(only in data\)/);
+    const gone = details.drift.columns.find((c: any) => c.column === 'gone');
+    expect(gone.verdict).toBe('missing_column');
+    expect(details.drift.columns.find((c: any) => c.column === 'a').verdict).toBe('no_drift');
+  });
+
+  it('counts a value that does not parse as its declared type as a failed check on its row', async () => {
+    const data = file('typed.csv', 'id,age\n1,30\n2,thirty\n3,40\n');
+    const schema = file(
+      'typed.yml',
+      'fields:\n  - { name: id, type: integer }\n  - { name: age, type: integer }\n',
+    );
+    const { outcome, details } = await run({ data, schema });
+    expect(outcome.exitCode).toBe(1);
+    const check = details.schema.checks.find((c: any) => c.id === 'age:type');
+    expect(check).toMatchObject({ passed: false, failed: 1 });
+    expect(check.examples).toEqual([{ file: join(dir, 'typed.csv'), line: 3, value: 'thirty' }]);
+  });
+});

@@ -36058,7 +36058,22 @@ async function readCsvHeader(file) {
     if (text.trim() === '') {
         throw new errors/* ConfigurationError */.j1('the file is empty: expected a header row and at least one data row', file.path);
     }
-    return splitRecord(firstRecord(text), file.format === 'tsv' ? '\t' : ',');
+    const delimiter = file.format === 'tsv' ? '\t' : ',';
+    const header = splitRecord(firstRecord(text), delimiter);
+    if (header.length === 1)
+        refuseOtherDelimiter(header[0], delimiter, file.path);
+    return header;
+}
+const DELIMITERS = { ',': 'comma', '\t': 'tab', ';': 'semicolon', '|': 'pipe' };
+/**
+ * A one-column header holding another delimiter is almost always a file read with the wrong one; its
+ * rows would all "parse" as one text column and every later check would be meaningless.
+ */
+function refuseOtherDelimiter(header, expected, path) {
+    const found = Object.keys(DELIMITERS).find((d) => d !== expected && header.includes(d));
+    if (!found)
+        return;
+    throw new errors/* ConfigurationError */.j1(`the header is one column "${header.slice(0, 60)}", which looks ${DELIMITERS[found]}-delimited; mlgate reads .csv files as comma-separated and .tsv as tab-separated: convert the file or rename it to match`, path);
 }
 function gunzipHead(head, path) {
     try {

@@ -31,7 +31,25 @@ export async function readCsvHeader(file: DataFile): Promise<string[]> {
       file.path,
     );
   }
-  return splitRecord(firstRecord(text), file.format === 'tsv' ? '\t' : ',');
+  const delimiter = file.format === 'tsv' ? '\t' : ',';
+  const header = splitRecord(firstRecord(text), delimiter);
+  if (header.length === 1) refuseOtherDelimiter(header[0], delimiter, file.path);
+  return header;
+}
+
+const DELIMITERS: Record<string, string> = { ',': 'comma', '\t': 'tab', ';': 'semicolon', '|': 'pipe' };
+
+/**
+ * A one-column header holding another delimiter is almost always a file read with the wrong one; its
+ * rows would all "parse" as one text column and every later check would be meaningless.
+ */
+function refuseOtherDelimiter(header: string, expected: string, path: string) {
+  const found = Object.keys(DELIMITERS).find((d) => d !== expected && header.includes(d));
+  if (!found) return;
+  throw new ConfigurationError(
+    `the header is one column "${header.slice(0, 60)}", which looks ${DELIMITERS[found]}-delimited; mlgate reads .csv files as comma-separated and .tsv as tab-separated: convert the file or rename it to match`,
+    path,
+  );
 }
 
 function gunzipHead(head: Buffer, path: string): Buffer {
