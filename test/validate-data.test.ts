@@ -157,3 +157,31 @@ describe('validate-data on bad data files', () => {
     expect(check.examples).toEqual([{ file: join(dir, 'typed.csv'), line: 3, value: 'thirty' }]);
   });
 });
+
+describe('validate-data on Parquet', () => {
+  it('gives the same checks and drift verdicts as the CSV it was written from', async () => {
+    const { DuckDBInstance } = await import('@duckdb/node-api');
+    const dir = mkdtempSync(join(tmpdir(), 'mlgate-vd-parquet-'));
+    const db = await DuckDBInstance.create(':memory:');
+    const conn = await db.connect();
+    for (const name of ['current', 'reference']) {
+      await conn.run(
+        `COPY (SELECT * FROM read_csv('${example(`${name}.csv`)}', all_varchar = true)) TO '${join(dir, `${name}.parquet`)}' (FORMAT parquet)`,
+      );
+    }
+    conn.closeSync();
+    db.closeSync();
+    const inputs = (ext: string, base: string) => ({
+      data: join(base, `current.${ext}`),
+      reference: join(base, `reference.${ext}`),
+      schema: example('schema.yml'),
+    });
+    const csv = await run(inputs('csv', resolve('examples', 'data')));
+    const parquet = await run(inputs('parquet', dir));
+    const failed = (d: Record<string, any>) =>
+      d.schema.checks.filter((c: any) => !c.passed).map((c: any) => [c.id, c.failed]);
+    expect(failed(parquet.details)).toEqual(failed(csv.details));
+    expect(parquet.details.drift.drifted).toEqual(csv.details.drift.drifted);
+    expect(parquet.report.metrics.drift_share).toBe(csv.report.metrics.drift_share);
+  });
+});
