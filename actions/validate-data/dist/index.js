@@ -33227,13 +33227,20 @@ class Engine {
         // cores) at a bounded cost in memory.
         await conn.run(`SET streaming_buffer_size = '${STREAMING_BUFFER}'`);
         // Tables of 10M rows must not grow the process: past the limit DuckDB spills to a temp directory.
-        await conn.run(`SET memory_limit = '${MEMORY_LIMIT}'`);
+        // MLGATE_MEMORY_LIMIT (a DuckDB size such as '2GB') raises it on runners with memory to spare.
+        await conn.run(`SET memory_limit = ${literal(process.env.MLGATE_MEMORY_LIMIT || MEMORY_LIMIT)}`);
         const spill = (0,external_node_path_.join)((0,external_node_os_namespaceObject.tmpdir)(), `mlgate-duckdb-${process.pid}-${Date.now()}`);
         await conn.run(`SET temp_directory = ${literal(spill)}`);
         return new Engine(instance, conn, spill);
     }
     async all(sql) {
-        const result = await this.conn.runAndReadAll(sql);
+        let result;
+        try {
+            result = await this.conn.runAndReadAll(sql);
+        }
+        catch (e) {
+            throw outOfMemory(e) ?? e;
+        }
         const names = result.columnNames();
         return result.getRowsJS().map((row) => Object.fromEntries(names.map((n, i) => [n, plain(row[i])])));
     }
@@ -33479,8 +33486,18 @@ function slowNullMask(validity, rows) {
     }
     return mask;
 }
+/** DuckDB's memory limit reached by an operator that cannot spill: the user can raise the limit. */
+function outOfMemory(e) {
+    const message = e instanceof Error ? e.message : String(e);
+    if (!/Out of Memory Error/.test(message))
+        return undefined;
+    return new errors/* ConfigurationError */.j1(`the data engine ran out of memory (${firstLine(message).replace(/^Out of Memory Error: /, '')}); set the environment variable MLGATE_MEMORY_LIMIT higher (now ${process.env.MLGATE_MEMORY_LIMIT || MEMORY_LIMIT}, e.g. '2GB') on a runner with more memory`);
+}
 /** Turns DuckDB's CSV errors into one line that names the file, line, column and value, and says what to do. */
 function dataError(e, file) {
+    const memory = outOfMemory(e);
+    if (memory)
+        return memory;
     const message = e instanceof Error ? e.message : String(e);
     const line = /CSV Error on Line: (\d+)/.exec(message)?.[1];
     const where = line ? `${file.path}, line ${line}` : file.path;
