@@ -72,7 +72,10 @@ describe('validate-data on the shipped example', () => {
   });
 
   it('infers a schema that the same data then passes', async () => {
-    const first = await run({ data: example('reference.csv'), 'infer-schema': join(mkdtempSync(join(tmpdir(), 'mlgate-infer-')), 'inferred.yml') });
+    const first = await run({
+      data: example('reference.csv'),
+      'infer-schema': join(mkdtempSync(join(tmpdir(), 'mlgate-infer-')), 'inferred.yml'),
+    });
     const path = first.details.inferredSchemaPath as string;
     expect(existsSync(path)).toBe(true);
     const again = await run({ data: example('reference.csv'), schema: path });
