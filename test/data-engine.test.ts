@@ -10,7 +10,7 @@ describe('the data engine', () => {
 
   it('turns DuckDB running out of its memory limit into a configuration error that says how to raise it', async () => {
     process.env.MLGATE_MEMORY_LIMIT = '16MB';
-    const engine = await Engine.open(new MemoryLogger());
+    const engine = await Engine.open(new MemoryLogger(), { tables: true });
     try {
       const query = engine.all(`SELECT count(DISTINCT i::VARCHAR || 'x') AS n FROM range(5000000) t(i)`);
       await expect(query).rejects.toBeInstanceOf(ConfigurationError);

@@ -91,7 +91,7 @@ export const validateData: Command<ValidateDataInputs> = {
     );
     const schema = inputs.schema ? loadSchema(inputs.schema) : undefined;
     const driftConfig = readDriftConfig(inputs.driftConfig);
-    const engine = await Engine.open(logger);
+    const engine = await Engine.open(logger, { tables: true });
     try {
       return await evaluate(inputs, { gates, schema, driftConfig }, engine, logger);
     } finally {
