@@ -9,16 +9,7 @@ import {
   parseGates,
   summarizeGates,
 } from '../src/gates/index.js';
-
-function configurationError(fn: () => unknown): ConfigurationError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConfigurationError);
-    return e as ConfigurationError;
-  }
-  throw new Error('expected a ConfigurationError');
-}
+import { configurationError } from './support/errors.js';
 
 describe('parseGates', () => {
   it('reads one expression per line, skipping blank lines and comments', () => {

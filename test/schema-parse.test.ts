@@ -1,20 +1,9 @@
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigurationError } from '../src/errors.js';
 import { formatSchema, loadSchema, parseSchema } from '../src/schema/index.js';
+import { configurationError } from './support/errors.js';
 
 const fixture = (name: string) => resolve(import.meta.dirname, 'fixtures', 'schema', name);
-
-/** The ConfigurationError that `fn` throws (fails the test when it throws nothing or something else). */
-function configurationError(fn: () => unknown): ConfigurationError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConfigurationError);
-    return e as ConfigurationError;
-  }
-  throw new Error('expected a ConfigurationError');
-}
 
 describe('loadSchema', () => {
   it('reads YAML, with the spec defaults left for the checks to apply', () => {
