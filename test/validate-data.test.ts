@@ -188,3 +188,22 @@ describe('validate-data on Parquet', () => {
     expect(parquet.report.metrics.drift_share).toBe(csv.report.metrics.drift_share);
   });
 });
+
+describe('validate-data drift-config', () => {
+  it('takes inline YAML or a file, and names a config file that does not exist', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mlgate-vd-config-'));
+    const config = join(dir, 'drift.yml');
+    writeFileSync(config, 'columns:\n  monthly_charges: { method: psi, threshold: 0.2 }\n');
+    const base = { data: example('current.csv'), reference: example('reference.csv') };
+    for (const driftConfig of [config, 'columns:\n  monthly_charges: { method: psi, threshold: 0.2 }\n']) {
+      const { details } = await run({ ...base, 'drift-config': driftConfig });
+      expect(details.drift.columns.find((c: any) => c.column === 'monthly_charges')).toMatchObject({
+        method: 'psi',
+        threshold: 0.2,
+      });
+    }
+    const missing = await run({ ...base, 'drift-config': join(dir, 'nope.yml') });
+    expect(missing.outcome.exitCode).toBe(2);
+    expect(missing.outcome.error!.message).toMatch(/input "drift-config": file not found: .*nope\.yml/);
+  });
+});

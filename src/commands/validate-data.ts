@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { Engine, ident } from '../data/engine.js';
@@ -7,7 +7,7 @@ import { type ColumnDrift, datasetDrift, driftColumns, parseDriftConfig } from '
 import { ConfigurationError } from '../errors.js';
 import { evaluateGates, type Gate, loadGates } from '../gates/index.js';
 import type { Logger } from '../logging.js';
-import { buildReport } from '../report/json.js';
+import { besideReport, buildReport } from '../report/json.js';
 import type { Command, CommandResult } from '../runtime/command.js';
 import { input, type RawInputs } from '../runtime/inputs.js';
 import {
@@ -64,19 +64,26 @@ function defaultGates(inputs: ValidateDataInputs): string {
 /** Drift config: inline YAML/JSON, or the path of a file holding it. */
 function readDriftConfig(text: string | undefined) {
   if (!text) return parseDriftConfig(undefined, 'drift-config');
-  const looksLikePath = !/[\n{:]/.test(text);
-  if (!looksLikePath) return parseDriftConfig(text, 'input "drift-config"');
-  try {
-    return parseDriftConfig(readFileSync(text, 'utf8'), text);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code) {
+  const path = text.trim();
+  if (path.includes('\n') || !existsSync(path)) {
+    if (/^[^\s:{]+\.(ya?ml|json)$/i.test(path)) {
       throw new ConfigurationError(
-        `cannot read ${text} (${(e as NodeJS.ErrnoException).code})`,
+        `file not found: ${path}; give inline YAML/JSON or an existing file`,
         'input "drift-config"',
       );
     }
-    throw e;
+    return parseDriftConfig(text, 'input "drift-config"');
   }
+  let fileText: string;
+  try {
+    fileText = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigurationError(
+      `cannot read ${path} (${(e as NodeJS.ErrnoException).code})`,
+      'input "drift-config"',
+    );
+  }
+  return parseDriftConfig(fileText, path);
 }
 
 export const validateData: Command<ValidateDataInputs> = {
@@ -151,7 +158,7 @@ async function evaluate(
   const reportPath = resolve(inputs.reportPath || 'mlgate-report/validate-data.json');
   let failingRows: { path: string; written: number; total: number } | undefined;
   if (failedChecks.length > 0) {
-    const path = reportPath.replace(/(\.json)?$/, '.failing-rows.csv');
+    const path = besideReport(reportPath, '.failing-rows.csv');
     await mkdir(dirname(path), { recursive: true });
     const written = await writeFailingRows(engine, 'data', data.header, failedChecks, path, {
       cap: inputs.failingRowsLimit,
@@ -163,9 +170,9 @@ async function evaluate(
   const duplicates = await duplicateRows(engine, 'data', data.header);
   phase('quality');
 
-  // The schema the user asked for, inferred from the data, also tells numeric columns from categorical ones.
-  const inferred =
-    parsed.schema && !inputs.inferSchema ? undefined : await inferSchema(engine, 'data', data.header);
+  // Inferred when asked for, or when drift needs numeric and categorical columns told apart without a schema.
+  const needInferred = inputs.inferSchema !== undefined || (reference !== undefined && !parsed.schema);
+  const inferred = needInferred ? await inferSchema(engine, 'data', data.header) : undefined;
   let inferredSchemaPath: string | undefined;
   if (inputs.inferSchema && inferred) {
     inferredSchemaPath = resolve(inputs.inferSchema);

@@ -49,3 +49,8 @@ export async function writeReport(report: Report, path: string): Promise<void> {
   await writeFile(partial, serializeReport(report), 'utf8');
   await rename(partial, path);
 }
+
+/** A file written beside the JSON report: `report.json` -> `report.md`, `report.failing-rows.csv`. */
+export function besideReport(reportPath: string, suffix: string): string {
+  return reportPath.replace(/(\.json)?$/, suffix);
+}

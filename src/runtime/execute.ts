@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { ConfigurationError, ExitCode } from '../errors.js';
 import type { Logger } from '../logging.js';
-import { buildReport, writeReport } from '../report/json.js';
+import { besideReport, buildReport, writeReport } from '../report/json.js';
 import type { Command, CommandResult, CommonInputs } from './command.js';
 import { input, type RawInputs } from './inputs.js';
 
@@ -56,9 +56,7 @@ export async function execute<I>(command: Command<I>, raw: RawInputs, logger: Lo
   }
 }
 
-export function summaryPathOf(reportPath: string): string {
-  return reportPath.replace(/(\.json)?$/, '.md');
-}
+export const summaryPathOf = (reportPath: string) => besideReport(reportPath, '.md');
 
 export function errorMessage(error: Error): string {
   return error instanceof ConfigurationError

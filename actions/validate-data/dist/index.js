@@ -35958,18 +35958,21 @@ function defaultGates(inputs) {
 function readDriftConfig(text) {
     if (!text)
         return parseDriftConfig(undefined, 'drift-config');
-    const looksLikePath = !/[\n{:]/.test(text);
-    if (!looksLikePath)
+    const path = text.trim();
+    if (path.includes('\n') || !(0,external_node_fs_.existsSync)(path)) {
+        if (/^[^\s:{]+\.(ya?ml|json)$/i.test(path)) {
+            throw new errors/* ConfigurationError */.j1(`file not found: ${path}; give inline YAML/JSON or an existing file`, 'input "drift-config"');
+        }
         return parseDriftConfig(text, 'input "drift-config"');
+    }
+    let fileText;
     try {
-        return parseDriftConfig((0,external_node_fs_.readFileSync)(text, 'utf8'), text);
+        fileText = (0,external_node_fs_.readFileSync)(path, 'utf8');
     }
     catch (e) {
-        if (e.code) {
-            throw new errors/* ConfigurationError */.j1(`cannot read ${text} (${e.code})`, 'input "drift-config"');
-        }
-        throw e;
+        throw new errors/* ConfigurationError */.j1(`cannot read ${path} (${e.code})`, 'input "drift-config"');
     }
+    return parseDriftConfig(fileText, path);
 }
 const validateData = {
     name: 'validate-data',
@@ -36023,7 +36026,7 @@ async function validate_data_evaluate(inputs, parsed, engine, logger) {
     const reportPath = (0,external_node_path_.resolve)(inputs.reportPath || 'mlgate-report/validate-data.json');
     let failingRows;
     if (failedChecks.length > 0) {
-        const path = reportPath.replace(/(\.json)?$/, '.failing-rows.csv');
+        const path = (0,json/* besideReport */.Ne)(reportPath, '.failing-rows.csv');
         await (0,promises_.mkdir)((0,external_node_path_.dirname)(path), { recursive: true });
         const written = await writeFailingRows(engine, 'data', data.header, failedChecks, path, {
             cap: inputs.failingRowsLimit,
@@ -36034,8 +36037,9 @@ async function validate_data_evaluate(inputs, parsed, engine, logger) {
     const nulls = await nullFractions(engine, 'data', data.header, missingValues);
     const duplicates = await duplicateRows(engine, 'data', data.header);
     phase('quality');
-    // The schema the user asked for, inferred from the data, also tells numeric columns from categorical ones.
-    const inferred = parsed.schema && !inputs.inferSchema ? undefined : await inferSchema(engine, 'data', data.header);
+    // Inferred when asked for, or when drift needs numeric and categorical columns told apart without a schema.
+    const needInferred = inputs.inferSchema !== undefined || (reference !== undefined && !parsed.schema);
+    const inferred = needInferred ? await inferSchema(engine, 'data', data.header) : undefined;
     let inferredSchemaPath;
     if (inputs.inferSchema && inferred) {
         inferredSchemaPath = (0,external_node_path_.resolve)(inputs.inferSchema);
@@ -36613,6 +36617,7 @@ class LineParser {
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
   C_: () => (/* binding */ MLGATE_VERSION),
+  Ne: () => (/* binding */ besideReport),
   FK: () => (/* binding */ buildReport),
   u5: () => (/* binding */ writeReport)
 });
@@ -36670,6 +36675,10 @@ async function writeReport(report, path) {
     const partial = `${path}.${process.pid}.tmp`;
     await (0,promises_.writeFile)(partial, serializeReport(report), 'utf8');
     await (0,promises_.rename)(partial, path);
+}
+/** A file written beside the JSON report: `report.json` -> `report.md`, `report.failing-rows.csv`. */
+function besideReport(reportPath, suffix) {
+    return reportPath.replace(/(\.json)?$/, suffix);
 }
 
 
@@ -37229,9 +37238,7 @@ async function execute(command, raw, logger) {
         return outcome;
     }
 }
-function summaryPathOf(reportPath) {
-    return reportPath.replace(/(\.json)?$/, '.md');
-}
+const summaryPathOf = (reportPath) => (0,report_json/* besideReport */.Ne)(reportPath, '.md');
 function errorMessage(error) {
     return error instanceof errors/* ConfigurationError */.j1
         ? error.message

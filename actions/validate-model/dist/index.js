@@ -36436,6 +36436,7 @@ class LineParser {
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
   C_: () => (/* binding */ MLGATE_VERSION),
+  Ne: () => (/* binding */ besideReport),
   FK: () => (/* binding */ buildReport),
   u5: () => (/* binding */ writeReport)
 });
@@ -36493,6 +36494,10 @@ async function writeReport(report, path) {
     const partial = `${path}.${process.pid}.tmp`;
     await (0,promises_.writeFile)(partial, serializeReport(report), 'utf8');
     await (0,promises_.rename)(partial, path);
+}
+/** A file written beside the JSON report: `report.json` -> `report.md`, `report.failing-rows.csv`. */
+function besideReport(reportPath, suffix) {
+    return reportPath.replace(/(\.json)?$/, suffix);
 }
 
 
@@ -37053,9 +37058,7 @@ async function execute(command, raw, logger) {
         return outcome;
     }
 }
-function summaryPathOf(reportPath) {
-    return reportPath.replace(/(\.json)?$/, '.md');
-}
+const summaryPathOf = (reportPath) => (0,report_json/* besideReport */.Ne)(reportPath, '.md');
 function errorMessage(error) {
     return error instanceof errors/* ConfigurationError */.j1
         ? error.message
