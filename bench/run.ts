@@ -5,9 +5,10 @@
  * generated once into bench/data/ (git-ignored).
  *
  *   npm run bench                          all of them
- *   npm run bench -- model --rows 200000   one, smaller
+ *   npm run bench -- model --rows 200000   one, smaller (model, data, benchmark)
  */
 import { cpus } from 'node:os';
+import { benchBenchmark } from './benchmark.js';
 import { argValue, ensureBuilt } from './common.js';
 import { benchValidateData } from './validate-data.js';
 import { benchValidateModel } from './validate-model.js';
@@ -20,3 +21,4 @@ console.log(
 if (!only || only === 'model') await benchValidateModel(argValue('--rows', 1_000_000));
 if (!only || only === 'data')
   await benchValidateData(argValue('--rows', 1_000_000), argValue('--data-rows-large', 10_000_000));
+if (!only || only === 'benchmark') await benchBenchmark();

@@ -267,6 +267,32 @@ describe('evaluateGates', () => {
   });
 });
 
+describe('baseline gates on estimates with an interval', () => {
+  const gates = parseGates('p95_ms <= baseline * 1.10\nthroughput >= baseline * 0.9\np50_ms <= 10');
+  const judge = (intervals: Record<string, [number, number]>) =>
+    evaluateGates(gates, {
+      metrics: { p95_ms: 12, throughput: 80, p50_ms: 9 },
+      baseline: { p95_ms: 10, throughput: 100, p50_ms: 9 },
+      intervals,
+    });
+
+  it('fails only when the whole interval breaks the threshold', () => {
+    // p95 is 20% above its baseline, but the interval reaches below the 11 ms threshold: noise, not proof.
+    const [p95, throughput, p50] = judge({ p95_ms: [10.5, 13], throughput: [70, 95], p50_ms: [1, 20] });
+    expect(p95).toMatchObject({ passed: true, actual: 12, threshold: 11, interval: [10.5, 13] });
+    expect(throughput).toMatchObject({ passed: true, threshold: 90 });
+    // Absolute gates ignore intervals.
+    expect(p50).toMatchObject({ passed: true });
+    expect(p50.interval).toBeUndefined();
+  });
+
+  it('fails when the interval lies wholly beyond the threshold', () => {
+    const [p95, throughput] = judge({ p95_ms: [11.5, 13], throughput: [70, 85] });
+    expect(p95.passed).toBe(false);
+    expect(throughput.passed).toBe(false);
+  });
+});
+
 describe('summarizeGates', () => {
   it('passes only when every result passed, and lists the failed ones', () => {
     const results = evaluateGates(parseGates('a >= 1\nb >= 1\nc >= 1'), { metrics: { a: 1, b: 0, c: null } });

@@ -11,12 +11,19 @@ const docs = join(import.meta.dirname, '..', 'docs');
 const schema: Schema = JSON.parse(await readFile(join(docs, 'report.schema.json'), 'utf8'));
 const documentation = await readFile(join(docs, 'report-schema.md'), 'utf8');
 
-/** A report as a command would write it: overall, baseline and slice gates, one metric that is NaN. */
+/**
+ * A report as a command would write it: overall, baseline and slice gates, one metric that is NaN, and a
+ * baseline gate on an estimate with an interval (benchmark).
+ */
 async function writtenSampleReport(): Promise<unknown> {
   const gates = evaluateGates(
-    parseGates('accuracy >= 0.9\nf1_macro >= baseline - 0.01\nlog_loss <= 0.5\nslice.accuracy >= 0.85'),
+    parseGates(
+      'accuracy >= 0.9\nf1_macro >= baseline - 0.01\nlog_loss <= 0.5\nslice.accuracy >= 0.85\np95_ms <= baseline * 1.1',
+    ),
     {
-      metrics: { accuracy: 0.93, f1_macro: 0.87, log_loss: Number.NaN, 'recall.high risk': 0.9 },
+      metrics: { accuracy: 0.93, f1_macro: 0.87, log_loss: Number.NaN, 'recall.high risk': 0.9, p95_ms: 12 },
+      baseline: { f1_macro: 0.88, p95_ms: 10 },
+      intervals: { p95_ms: [10.5, 13] },
       slices: [
         { scope: 'slice:region=eu', metrics: { accuracy: 0.81 }, eligible: true },
         { scope: 'slice:region=apac', metrics: { accuracy: 0.5 }, eligible: false, reason: '12 rows < 30' },
@@ -87,7 +94,7 @@ describe('docs/report.schema.json', () => {
       '/schemaVersion: expected 1',
       '/createdAt: "yesterday" is not an RFC 3339 date-time',
       '/gates/0/operator: "=>" is not one of [">=","<=",">","<","==","!="]',
-      '/gates/1/scope: "everywhere" does not match ^(overall|slice:.+)$',
+      '/gates/1/scope: "everywhere" does not match ^(overall|slice:.+|level:.+)$',
       '/gates/2: missing required property "passed"',
       '/metrics/accuracy: expected number or null, got string',
     ]);

@@ -328,6 +328,15 @@ describe('quality helpers', () => {
     expect(await duplicateRows(engine, 'typed', headers.get('typed')!)).toBe(0);
   });
 
+  it('counts whole-row duplicates exactly: empty cells are equal, rows that differ anywhere are not', async () => {
+    await engine.all(
+      `CREATE OR REPLACE TABLE dups AS SELECT * FROM (VALUES ('a', NULL, '1'), ('a', NULL, '1'), ('a', NULL, '1'),
+       ('a', 'x', '1'), ('b', NULL, '1'), ('a', NULL, '2'), ('1', 'a', NULL)) t(p, q, r)`,
+    );
+    expect(await duplicateRows(engine, 'dups', ['p', 'q', 'r'])).toBe(2);
+    expect(await duplicateRows(engine, 'dups', ['p'])).toBe(4);
+  });
+
   it('gives NaN on an empty table and a clear error for an absent column', async () => {
     await engine.all('CREATE OR REPLACE TABLE empty AS SELECT * FROM typed WHERE false');
     expect((await nullFractions(engine, 'empty', ['age'])).age).toBeNaN();

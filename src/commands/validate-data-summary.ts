@@ -1,4 +1,4 @@
-import { code, details, formatNumber, gateTable, renderHeader, table } from '../report/markdown.js';
+import { code, details, formatNumber, gateTable, renderHeader, table, xyChart } from '../report/markdown.js';
 import type { Report } from '../report/types.js';
 import type { CheckResult } from '../schema/index.js';
 
@@ -75,27 +75,25 @@ function driftSection(drift: Record<string, any>): string[] {
   return parts;
 }
 
-/** A mermaid bar/line chart (GitHub renders it): reference bars, data line, same bins. */
+/** Reference bars, data line, same bins. */
 function chart(column: {
   column: string;
   histogram: { labels: string[]; reference: number[]; data: number[] };
 }): string {
   const h = column.histogram;
-  const labels = h.labels.map((l) => JSON.stringify(l.slice(0, 14))).join(', ');
   const share = (xs: number[]) => {
     const total = xs.reduce((a, b) => a + b, 0) || 1;
-    return xs.map((x) => Number((x / total).toFixed(4))).join(', ');
+    return xs.map((x) => x / total);
   };
-  return [
-    '```mermaid',
-    'xychart-beta',
-    `  title "${column.column.replaceAll('"', "'")}: reference (bars) vs data (line)"`,
-    `  x-axis [${labels}]`,
-    '  y-axis "share of rows"',
-    `  bar [${share(h.reference)}]`,
-    `  line [${share(h.data)}]`,
-    '```',
-  ].join('\n');
+  return xyChart({
+    title: `${column.column}: reference (bars) vs data (line)`,
+    labels: h.labels.map((l) => l.slice(0, 14)),
+    yAxis: 'share of rows',
+    series: [
+      { kind: 'bar', values: share(h.reference) },
+      { kind: 'line', values: share(h.data) },
+    ],
+  });
 }
 
 function nullTable(fractions: Record<string, number>): string {

@@ -113,15 +113,31 @@ interface Parsed {
   driftConfig: ReturnType<typeof parseDriftConfig>;
 }
 
-async function load(engine: Engine, table: string, spec: string[], name: string, logger: Logger) {
-  const files = await expandDataInput(spec, engine, name);
-  const header = await engine.sharedColumns(files);
-  const rows = await logger.group(`Loading ${name}: ${files.length} file(s)`, () =>
-    engine.loadText(table, files, header),
+interface Loaded {
+  files: DataFile[];
+  header: string[];
+  rows: number;
+}
+
+/** Loads each named input into its table, all at once; the first input's error wins. */
+async function load(engine: Engine, inputs: Record<string, string[]>, logger: Logger): Promise<Loaded[]> {
+  const sides: { name: string; files: DataFile[]; header: string[] }[] = [];
+  for (const [name, spec] of Object.entries(inputs)) {
+    const files = await expandDataInput(spec, engine, name);
+    sides.push({ name, files, header: await engine.sharedColumns(files) });
+  }
+  const what = sides.map((s) => `${s.name} (${s.files.length} file${s.files.length === 1 ? '' : 's'})`);
+  const settled = await logger.group(`Loading ${what.join(' and ')}`, () =>
+    Promise.allSettled(sides.map((s) => engine.loadText(s.name, s.files, s.header))),
   );
-  if (rows === 0) throw new ConfigurationError('the file has a header but no data rows', files[0].path);
-  logger.info(`${name}: ${rows.toLocaleString('en-US')} rows, ${header.length} columns`);
-  return { files, header, rows };
+  return sides.map((side, i) => {
+    const result = settled[i];
+    if (result.status === 'rejected') throw result.reason;
+    if (result.value === 0)
+      throw new ConfigurationError('the file has a header but no data rows', side.files[0].path);
+    logger.info(`${side.name}: ${result.value.toLocaleString('en-US')} rows, ${side.header.length} columns`);
+    return { files: side.files, header: side.header, rows: result.value };
+  });
 }
 
 async function evaluate(
@@ -139,11 +155,11 @@ async function evaluate(
     mark = now;
   };
   const warnings: string[] = [];
-  const data = await load(engine, 'data', inputs.data, 'data', logger);
-  const reference =
-    inputs.reference.length > 0
-      ? await load(engine, 'reference', inputs.reference, 'reference', logger)
-      : undefined;
+  const [data, reference] = await load(
+    engine,
+    inputs.reference.length > 0 ? { data: inputs.data, reference: inputs.reference } : { data: inputs.data },
+    logger,
+  );
   const missingValues = parsed.schema?.missingValues ?? [''];
   phase('load');
 
@@ -256,7 +272,7 @@ async function evaluate(
     metrics,
     warnings,
     details: {
-      data: { files: data.files.map((f: DataFile) => f.path), rows: data.rows, columns: data.header },
+      data: { files: data.files.map((f) => f.path), rows: data.rows, columns: data.header },
       ...(reference
         ? {
             reference: {

@@ -54,12 +54,22 @@ export interface Sql {
   all(sql: string): Promise<Record<string, unknown>[]>;
 }
 
+/** SQL that can also hand a query's numbers to JS as they come, several queries at once. */
+export interface SqlStreams extends Sql {
+  /**
+   * The rows of a query whose columns are all DOUBLE and never NULL, a chunk at a time: one
+   * Float64Array per column, valid until the next chunk is asked for. Each call runs on its own
+   * connection, so that two sorted streams can be merged.
+   */
+  doubles(sql: string): AsyncGenerator<Float64Array[]>;
+}
+
 /** Columns every loaded table carries besides the file's own: where each row came from. */
 export const FILE_COLUMN = '__file';
 export const LINE_COLUMN = '__line';
 
 /** The data engine: DuckDB reading CSV/TSV/gzip/Parquet out of core and handing back typed column chunks. */
-export class Engine {
+export class Engine implements SqlStreams {
   private constructor(
     private readonly instance: DuckDBInstance,
     private readonly conn: DuckDBConnection,
@@ -100,6 +110,36 @@ export class Engine {
     return result.getRowsJS().map((row) => Object.fromEntries(names.map((n, i) => [n, plain(row[i])])));
   }
 
+  async *doubles(sql: string): AsyncGenerator<Float64Array[]> {
+    const conn = await this.instance.connect();
+    try {
+      let result: Awaited<ReturnType<DuckDBConnection['stream']>>;
+      try {
+        result = await conn.stream(sql);
+      } catch (e) {
+        throw outOfMemory(e) ?? e;
+      }
+      for (;;) {
+        let chunk: Awaited<ReturnType<typeof result.fetchChunk>>;
+        try {
+          chunk = await result.fetchChunk();
+        } catch (e) {
+          throw outOfMemory(e) ?? e;
+        }
+        if (!chunk || chunk.rowCount === 0) return;
+        const rows = chunk.rowCount;
+        const columns: Float64Array[] = [];
+        for (let i = 0; i < chunk.columnCount; i++) {
+          const items = (chunk.getColumnVector(i) as unknown as { items: Float64Array }).items;
+          columns.push(items.subarray(0, rows));
+        }
+        yield columns;
+      }
+    } finally {
+      conn.closeSync();
+    }
+  }
+
   /**
    * Loads files into table `name`, every column as text (so that a value which does not parse as
    * its declared type is a failed check on its row, not a read error), plus __file and __line (the
@@ -110,37 +150,44 @@ export class Engine {
    * as much as reading the file again.
    */
   async loadText(name: string, files: DataFile[], header: string[]): Promise<number> {
-    const rowsTable = ident(`${name}__rows`);
-    const columns = header.map((c) => `CAST(${ident(c)} AS VARCHAR) AS ${ident(c)}`).join(', ');
-    const starts: number[] = [];
-    let total = 0;
-    for (const [i, file] of files.entries()) {
-      const select = `SELECT ${columns} FROM ${this.source(file, header, [])}`;
-      try {
-        await this.conn.run(
-          i === 0
-            ? `CREATE OR REPLACE TABLE ${rowsTable} AS ${select}`
-            : `INSERT INTO ${rowsTable} ${select}`,
-        );
-      } catch (e) {
-        throw dataError(e, file);
+    // Its own connection, so that data and reference load at once (on 2 cores: 3.2 s -> 2.7 s for two
+    // files of 1M rows x 20 columns).
+    const conn = await this.instance.connect();
+    try {
+      const rowsTable = ident(`${name}__rows`);
+      const columns = header.map((c) => `CAST(${ident(c)} AS VARCHAR) AS ${ident(c)}`).join(', ');
+      const starts: number[] = [];
+      let total = 0;
+      for (const [i, file] of files.entries()) {
+        const select = `SELECT ${columns} FROM ${this.source(file, header, [])}`;
+        try {
+          await conn.run(
+            i === 0
+              ? `CREATE OR REPLACE TABLE ${rowsTable} AS ${select}`
+              : `INSERT INTO ${rowsTable} ${select}`,
+          );
+        } catch (e) {
+          throw dataError(e, file);
+        }
+        starts.push(total);
+        total = Number((await conn.runAndReadAll(`SELECT count(*) FROM ${rowsTable}`)).getRowsJS()[0][0]);
       }
-      starts.push(total);
-      total = Number((await this.all(`SELECT count(*) AS n FROM ${rowsTable}`))[0].n);
+      const which = (values: string[]) =>
+        files.length === 1
+          ? values[0]
+          : `CASE ${starts
+              .map((s, i) => `WHEN rowid >= ${s} THEN ${values[i]}`)
+              .reverse()
+              .join(' ')} END`;
+      const file = which(files.map((f) => literal(f.path)));
+      const line = `(rowid - ${which(starts.map(String))} + 2)::BIGINT`;
+      await conn.run(
+        `CREATE OR REPLACE VIEW ${ident(name)} AS SELECT ${file} AS ${FILE_COLUMN}, ${line} AS ${LINE_COLUMN}, * FROM ${rowsTable}`,
+      );
+      return total;
+    } finally {
+      conn.closeSync();
     }
-    const which = (values: string[]) =>
-      files.length === 1
-        ? values[0]
-        : `CASE ${starts
-            .map((s, i) => `WHEN rowid >= ${s} THEN ${values[i]}`)
-            .reverse()
-            .join(' ')} END`;
-    const file = which(files.map((f) => literal(f.path)));
-    const line = `(rowid - ${which(starts.map(String))} + 2)::BIGINT`;
-    await this.conn.run(
-      `CREATE OR REPLACE VIEW ${ident(name)} AS SELECT ${file} AS ${FILE_COLUMN}, ${line} AS ${LINE_COLUMN}, * FROM ${rowsTable}`,
-    );
-    return total;
   }
 
   close(): void {
@@ -223,6 +270,18 @@ export class Engine {
       if (values.size > max) return null;
     }
     return [...values];
+  }
+
+  /** The first `limit` rows across files, every cell as text (null = empty cell). */
+  async head(files: DataFile[], header: string[], limit: number): Promise<(string | null)[][]> {
+    const rows: (string | null)[][] = [];
+    for (const file of files) {
+      if (rows.length >= limit) break;
+      const columns = header.map((c) => `CAST(${ident(c)} AS VARCHAR)`).join(', ');
+      const sql = `SELECT ${columns} FROM ${this.source(file, header, [])} LIMIT ${limit - rows.length}`;
+      for (const row of await this.run(sql, file)) rows.push(row.map((v) => (v === null ? null : String(v))));
+    }
+    return rows;
   }
 
   /** Streams the requested columns of one file, in file order, a DuckDB vector (2,048 rows) at a time. */

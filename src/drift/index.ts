@@ -5,7 +5,7 @@
  */
 
 import { parse as parseYaml } from 'yaml';
-import type { Sql } from '../data/engine.js';
+import type { SqlStreams } from '../data/engine.js';
 import { ConfigurationError } from '../errors.js';
 import {
   type ColumnDrift,
@@ -176,7 +176,7 @@ function columnSettings(value: unknown, where: string): Record<string, ColumnSet
  * a table).
  */
 export async function driftColumns(
-  sql: Sql,
+  sql: SqlStreams,
   tables: Tables,
   columns: readonly { name: string; kind: ColumnKind }[],
   config: DriftConfig = DEFAULT_DRIFT_CONFIG,

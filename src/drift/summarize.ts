@@ -1,15 +1,13 @@
 /**
- * The SQL half of drift: DuckDB reduces two tables of raw text (any size, out of core) to the few numbers
- * the statistics need, and only those come back to JS.
+ * The SQL half of drift: DuckDB reduces two tables of raw text (any size, out of core) to what the
+ * statistics need, and only that comes to JS.
  *
- * One query per column (besides a row count per table). A numeric column's query sorts the union of both
- * samples once and walks it with a window: the two ECDFs at every distinct value give the KS statistic,
- * the area between them the Wasserstein distance, and where the reference's ECDF crosses k/10 the decile
- * bins; counts, ranges and the reference's spread come from the same materialised values. A categorical
- * column's query counts every value on each side.
+ * A numeric column: each side's count, then both sides sorted by DuckDB and merged here in one pass
+ * (the ECDFs at every distinct value give KS, Wasserstein and the decile bins). A categorical column:
+ * one query counting every value on each side.
  */
 
-import { ident, literal, type Sql } from '../data/engine.js';
+import { ident, literal, type Sql, type SqlStreams } from '../data/engine.js';
 
 export type ColumnKind = 'numeric' | 'categorical';
 
@@ -76,9 +74,10 @@ function present(column: string, missing: readonly string[]): string {
 }
 
 /**
- * Below this share of distinct values among the first rows, values are grouped before the window: sorting
- * 2M rows of 1,000 prices costs ~5x more than hashing them into 1,000 groups first; for continuous values
- * grouping is pure overhead. Only speed depends on the guess, never a result.
+ * Below this share of distinct values among the first rows, a side's values are counted by value before
+ * they are sorted: sorting 1M rows of 1,000 prices costs several times more than hashing them into 1,000
+ * groups first; for continuous values grouping is pure overhead. Only speed depends on the guess, never
+ * a result.
  */
 const GROUP_FIRST_BELOW = 0.25;
 const SAMPLE_ROWS = 10000;
@@ -92,128 +91,164 @@ async function fewDistinct(sql: Sql, tables: Tables, column: string): Promise<bo
 }
 
 /**
- * Both samples' numbers as rows (x, d): d = 1 for data and NULL for reference. Missing cells, text that is
- * not a number, NaN and infinities are left out (they count as missing).
+ * One side's numbers as rows (x): missing cells, text that is not a number, NaN and infinities are left
+ * out (they count as missing).
  */
-function numericValues(tables: Tables, column: string, missing: readonly string[]): string {
-  const side = (table: string, d: string) =>
-    `SELECT TRY_CAST(${ident(column)} AS DOUBLE) AS x, ${d} AS d FROM ${ident(table)} WHERE ${present(column, missing)}`;
-  return `SELECT x, d FROM (${side(tables.data, '1')} UNION ALL ${side(tables.reference, 'NULL')}) WHERE isfinite(x)`;
+function numericValues(table: string, column: string, missing: readonly string[]): string {
+  return `SELECT x FROM (SELECT TRY_CAST(${ident(column)} AS DOUBLE) AS x FROM ${ident(table)} WHERE ${present(column, missing)}) WHERE isfinite(x)`;
 }
 
 const number = (v: unknown) => (v === null || v === undefined ? Number.NaN : Number(v));
 
-/** The numeric column's one query (plus a glance at the first rows to choose how to run it). */
+/**
+ * One side's values in ascending order, read a chunk at a time; with `grouped`, each row is a distinct
+ * value and its count.
+ */
+class SortedSide {
+  x: Float64Array = new Float64Array(0);
+  count: Float64Array | null = null;
+  i = 0;
+  done = false;
+  private readonly chunks: AsyncGenerator<Float64Array[]>;
+
+  constructor(sql: SqlStreams, values: string, grouped: boolean) {
+    this.chunks = sql.doubles(
+      grouped ? `SELECT x, count(*)::DOUBLE FROM (${values}) GROUP BY x ORDER BY x` : `${values} ORDER BY x`,
+    );
+  }
+
+  /** Loads the next chunk once this one is used up; false when nothing is left. */
+  async ready(): Promise<boolean> {
+    while (this.i >= this.x.length && !this.done) {
+      const next = await this.chunks.next();
+      [this.x, this.count = null] = next.done ? [new Float64Array(0)] : next.value;
+      this.done = next.done === true;
+      this.i = 0;
+    }
+    return !this.done;
+  }
+
+  close(): Promise<unknown> {
+    return this.chunks.return(undefined);
+  }
+}
+
+/**
+ * The numeric column: a count (and the reference's spread) per side, then both sides sorted by DuckDB
+ * (out of core) and merged here in one pass. The two ECDFs at every distinct value give the KS
+ * statistic, the area between them the Wasserstein distance, and where the reference's ECDF reaches
+ * k/10 the decile bins.
+ */
 export async function summarizeNumeric(
-  sql: Sql,
+  sql: SqlStreams,
   tables: Tables,
   column: string,
   missing: readonly string[],
 ): Promise<NumericSummary> {
-  // d is 1 on data rows and NULL on reference rows: a running count(d) counts data values, and DuckDB
-  // keeps running counts cheap (a running sum of doubles over 2M rows costs twice the sort).
-  const window = (await fewDistinct(sql, tables, column))
-    ? `SELECT x, sum(c1) OVER o AS f1, sum(c) OVER o AS cum, lead(x) OVER o AS next_x
-       FROM (SELECT x, count(d)::DOUBLE AS c1, count(*)::DOUBLE AS c FROM s GROUP BY x)`
-    : 'SELECT x, count(d) OVER o AS f1, row_number() OVER o AS cum, lead(x) OVER o AS next_x FROM s';
-  // greatest(n, 1): with no values on a side the statistics are not used, but 0/0 must not reach a cast.
-  const diff = 'f1 / greatest(n1, 1) - f2 / greatest(n2, 1)';
-  const query = `
-    WITH s AS MATERIALIZED (${numericValues(tables, column, missing)}),
-    t AS (
-      SELECT count(d)::DOUBLE AS n1, (count(*) - count(d))::DOUBLE AS n2,
-        stddev_pop(x) FILTER (WHERE d IS NULL) AS std,
-        min(x) FILTER (WHERE d = 1) AS min1, max(x) FILTER (WHERE d = 1) AS max1,
-        min(x) FILTER (WHERE d IS NULL) AS min2, max(x) FILTER (WHERE d IS NULL) AS max2
-      FROM s
-    ),
-    w AS (${window} WINDOW o AS (ORDER BY x ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)),
-    b AS (
-      SELECT x, next_x, f1::DOUBLE AS f1, (cum - f1)::DOUBLE AS f2, t.*
-      FROM w CROSS JOIN t WHERE next_x IS NULL OR next_x <> x
-    )
-    SELECT
-      least(9, floor(10 * f2 / greatest(n2, 1)))::INTEGER AS decile,
-      count(*) AS distinct_values,
-      max(${diff}) AS d_max,
-      min(${diff}) AS d_min,
-      sum(abs(${diff}) * (next_x - x)) AS wasserstein,
-      min(x) AS edge,
-      min(f1) AS f1,
-      min(f2) AS f2,
-      any_value(COLUMNS(['n1', 'n2', 'std', 'min1', 'max1', 'min2', 'max2']))
-    FROM b GROUP BY ALL ORDER BY decile`;
-  // Rows at the last value of each tie group ("b") carry the ECDFs there. Grouped by which tenth of the
-  // reference they lie in, the first row of group k is where the reference's ECDF first reaches k/10.
-  const rows = await sql.all(query);
-  const groups = rows.map((r) => ({
-    decile: Number(r.decile),
-    distinct: Number(r.distinct_values),
-    dMax: Number(r.d_max),
-    dMin: Number(r.d_min),
-    wasserstein: Number(r.wasserstein ?? 0),
-    edge: Number(r.edge),
-    f1: Number(r.f1),
-    f2: Number(r.f2),
-  }));
-  const t = rows[0] ?? {};
-  const n1 = Number(t.n1 ?? 0);
-  const n2 = Number(t.n2 ?? 0);
-  const range = (min: unknown, max: unknown): [number, number] | null =>
-    min === null || min === undefined ? null : [number(min), number(max)];
-  const distinct = groups.reduce((s, g) => s + g.distinct, 0);
-  return {
-    kind: 'numeric',
-    n: { data: n1, reference: n2 },
-    range: { data: range(t.min1, t.max1), reference: range(t.min2, t.max2) },
-    distinct,
-    // SciPy: D = max(max diff, -min diff); both sides of 0 are always reached (the last value has diff 0).
-    ksStatistic: Math.max(Math.max(...groups.map((g) => g.dMax)), -Math.min(...groups.map((g) => g.dMin))),
-    wasserstein: groups.reduce((s, g) => s + g.wasserstein, 0),
-    referenceStd: number(t.std),
-    few: n1 > 0 && n2 > 0 && distinct <= FEW_VALUES ? await valueCounts(sql, column, missing, tables) : null,
-    deciles: decileBins(groups, n1, n2),
+  const values = {
+    data: numericValues(tables.data, column, missing),
+    reference: numericValues(tables.reference, column, missing),
   };
-}
-
-/** Counts per value, for a column with only a handful of them (hashing a handful of groups is cheap). */
-async function valueCounts(
-  sql: Sql,
-  column: string,
-  missing: readonly string[],
-  tables: Tables,
-): Promise<NonNullable<NumericSummary['few']>> {
-  const rows = await sql.all(
-    `SELECT x, count(d) AS data, count(*) - count(d) AS reference
-     FROM (${numericValues(tables, column, missing)}) GROUP BY x ORDER BY x`,
+  const [t] = await sql.all(
+    `SELECT (SELECT count(*) FROM (${values.data})) AS n1, * FROM (SELECT count(*) AS n2, stddev_pop(x) AS std FROM (${values.reference}))`,
   );
-  return rows.map((r) => ({ value: Number(r.x), data: Number(r.data), reference: Number(r.reference) }));
+  const n1 = Number(t.n1);
+  const n2 = Number(t.n2);
+  const grouped = await fewDistinct(sql, tables, column);
+  const sides = [new SortedSide(sql, values.data, grouped), new SortedSide(sql, values.reference, grouped)];
+  try {
+    return {
+      kind: 'numeric',
+      n: { data: n1, reference: n2 },
+      referenceStd: number(t.std),
+      ...(await merge(sides[0], sides[1], n1, n2)),
+    };
+  } finally {
+    await Promise.all(sides.map((s) => s.close()));
+  }
 }
 
-/**
- * Edge k (k = 1..9) is the smallest reference value whose ECDF reaches k/10 (numpy's 'inverted_cdf'
- * quantile), found as the first row of the first group at or above k; equal edges merge.
- */
-function decileBins(
-  groups: { decile: number; edge: number; f1: number; f2: number }[],
-  n1: number,
-  n2: number,
-): Bins {
-  const edges: number[] = [];
-  const data: number[] = [];
-  const reference: number[] = [];
-  let [f1, f2] = [0, 0];
-  for (let k = 1; k <= 9; k++) {
-    const g = groups.find((group) => group.decile >= k);
-    if (!g || g.edge === edges[edges.length - 1]) continue;
-    edges.push(g.edge);
-    data.push(g.f1 - f1);
-    reference.push(g.f2 - f2);
-    [f1, f2] = [g.f1, g.f2];
+type Merged = Omit<NumericSummary, 'kind' | 'n' | 'referenceStd'>;
+
+async function merge(data: SortedSide, reference: SortedSide, n1: number, n2: number): Promise<Merged> {
+  // greatest(n, 1): with no values on a side the statistics are not used, but must stay finite.
+  const [m1, m2] = [Math.max(n1, 1), Math.max(n2, 1)];
+  let [f1, f2, dMax, dMin, wasserstein, distinct] = [0, 0, 0, 0, 0, 0];
+  let [lastX, lastDiff] = [Number.NaN, 0];
+  let [min1, max1, min2, max2] = [Number.NaN, Number.NaN, Number.NaN, Number.NaN];
+  const few: { value: number; data: number; reference: number }[] = [];
+  const deciles: Bins = { edges: [], data: [], reference: [] };
+  let [k, binned1, binned2] = [1, 0, 0];
+
+  // A value's counts are complete only once a larger value (or the end) is reached: a run of equal
+  // values may straddle two chunks.
+  let [x, c1, c2] = [Number.NaN, 0, 0];
+  const settle = () => {
+    f1 += c1;
+    f2 += c2;
+    const diff = f1 / m1 - f2 / m2;
+    if (diff > dMax) dMax = diff;
+    if (diff < dMin) dMin = diff;
+    if (distinct > 0) wasserstein += Math.abs(lastDiff) * (x - lastX);
+    [lastX, lastDiff] = [x, diff];
+    distinct++;
+    if (few.length <= FEW_VALUES) few.push({ value: x, data: c1, reference: c2 });
+    if (c1 > 0) {
+      if (Number.isNaN(min1)) min1 = x;
+      max1 = x;
+    }
+    if (c2 > 0) {
+      if (Number.isNaN(min2)) min2 = x;
+      max2 = x;
+      // Edge k (k = 1..9) is the smallest reference value whose ECDF reaches k/10 (numpy's
+      // 'inverted_cdf' quantile), compared in integers; equal edges merge; bins are right-closed.
+      if (k <= 9 && 10 * f2 >= k * n2) {
+        deciles.edges.push(x);
+        deciles.data.push(f1 - binned1);
+        deciles.reference.push(f2 - binned2);
+        [binned1, binned2] = [f1, f2];
+        while (k <= 9 && 10 * f2 >= k * n2) k++;
+      }
+    }
+  };
+
+  for (;;) {
+    // Together, so that the first call sorts both sides at once.
+    const [more1, more2] = await Promise.all([data.ready(), reference.ready()]);
+    if (!more1 && !more2) break;
+    // Synchronous until one side's chunk is used up: an await per value would cost more than the sort.
+    const [x1, x2, count1, count2] = [data.x, reference.x, data.count, reference.count];
+    let [i1, i2] = [data.i, reference.i];
+    while ((i1 < x1.length || !more1) && (i2 < x2.length || !more2)) {
+      const a = i1 < x1.length ? x1[i1] : Number.POSITIVE_INFINITY;
+      const b = i2 < x2.length ? x2[i2] : Number.POSITIVE_INFINITY;
+      if (a === Number.POSITIVE_INFINITY && b === Number.POSITIVE_INFINITY) break;
+      const next = a <= b ? a : b;
+      if (next !== x) {
+        if (c1 + c2 > 0) settle();
+        [x, c1, c2] = [next, 0, 0];
+      }
+      if (a === next) c1 += count1 ? count1[i1] : 1;
+      if (a === next) i1++;
+      if (b === next) c2 += count2 ? count2[i2] : 1;
+      if (b === next) i2++;
+    }
+    [data.i, reference.i] = [i1, i2];
   }
-  data.push(n1 - f1);
-  reference.push(n2 - f2);
-  return { edges, data, reference };
+  if (c1 + c2 > 0) settle();
+  deciles.data.push(n1 - binned1);
+  deciles.reference.push(n2 - binned2);
+  const range = (min: number, max: number): [number, number] | null =>
+    Number.isNaN(min) ? null : [min, max];
+  return {
+    range: { data: range(min1, max1), reference: range(min2, max2) },
+    distinct,
+    // SciPy: D = max(max diff, -min diff); the last value has diff 0, so both start from 0.
+    ksStatistic: Math.max(dMax, -dMin),
+    wasserstein,
+    few: n1 > 0 && n2 > 0 && distinct <= FEW_VALUES ? few : null,
+    deciles,
+  };
 }
 
 /** The categorical column's one query: counts of every value on each side. */

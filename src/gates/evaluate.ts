@@ -13,6 +13,8 @@ export interface SliceMetrics {
   /** Too small or otherwise unfit to be judged; ineligible slices are reported by the command, not gated. */
   eligible: boolean;
   reason?: string;
+  /** Confidence intervals of estimates in this slice (see GateContext.intervals). */
+  intervals?: Record<string, [number, number]>;
 }
 
 export interface GateContext {
@@ -25,6 +27,12 @@ export interface GateContext {
    * of classes absent from this data, say). Defaults to the keys of `metrics`.
    */
   known?: string[];
+  /**
+   * Where a metric is an estimate with a confidence interval (latency percentiles against a baseline):
+   * a `baseline` gate on it fails only when the whole interval breaks the threshold, so noise alone
+   * never fails it.
+   */
+  intervals?: Record<string, [number, number]>;
 }
 
 export interface GateSummary {
@@ -46,7 +54,9 @@ const FAMILY_LISTED_IN_FULL = 3;
 export function evaluateGates(gates: readonly Gate[], ctx: GateContext): GateResult[] {
   assertKnownMetrics(gates, ctx.known ?? Object.keys(ctx.metrics));
   return gates.flatMap((gate) =>
-    gate.perSlice ? judgeSlices(gate, ctx.slices ?? []) : [judge(gate, 'overall', ctx.metrics, ctx.baseline)],
+    gate.perSlice
+      ? judgeSlices(gate, ctx.slices ?? [])
+      : [judge(gate, 'overall', ctx.metrics, ctx.baseline, '', ctx.intervals?.[gate.metric])],
   );
 }
 
@@ -73,8 +83,8 @@ export function assertKnownMetrics(gates: readonly Gate[], known: readonly strin
 }
 
 /**
- * The one place a measured value meets its threshold. Gates judged on an interval (a latency estimate with
- * its confidence bounds, say) are meant to extend this function, not to compare elsewhere.
+ * The one place a measured value meets its threshold. A gate judged on an interval passes the interval's
+ * bound nearest to passing through here (see judge).
  */
 export function compare(operator: Operator, actual: number, threshold: number): boolean {
   switch (operator) {
@@ -97,7 +107,14 @@ function judgeSlices(gate: Gate, slices: readonly SliceMetrics[]): GateResult[] 
   const eligible = slices.filter((slice) => slice.eligible);
   if (eligible.length > 0) {
     return eligible.map((slice) =>
-      judge(gate, slice.scope, slice.metrics, slice.baseline, ' for this slice'),
+      judge(
+        gate,
+        slice.scope,
+        slice.metrics,
+        slice.baseline,
+        ' for this slice',
+        slice.intervals?.[gate.metric],
+      ),
     );
   }
   const reason =
@@ -117,12 +134,23 @@ function judge(
   metrics: MetricValues,
   baseline: MetricValues | undefined,
   context = '',
+  interval?: [number, number],
 ): GateResult {
   const name = `\`${formatMetricName(gate.metric)}\``;
   const actual = usable(metrics[gate.metric], name, context);
   const threshold = resolveThreshold(gate, baseline, name, context);
   const problems = [actual.problem, threshold.problem].filter((p): p is string => p !== undefined);
-  return result(gate, scope, actual.value, threshold.value, problems);
+  if (!interval || gate.threshold.kind !== 'baseline' || problems.length > 0)
+    return result(gate, scope, actual.value, threshold.value, problems);
+  // The bound nearest to passing decides: the gate fails only when the whole interval breaks it.
+  const op = gate.operator;
+  const nearest =
+    op === '<=' || op === '<' ? interval[0] : op === '>=' || op === '>' ? interval[1] : actual.value!;
+  return {
+    ...result(gate, scope, actual.value, threshold.value, []),
+    passed: compare(op, nearest, threshold.value!),
+    interval,
+  };
 }
 
 function result(

@@ -184,6 +184,11 @@ export class Xoshiro128 {
     this.state.set([a, b, c, d]);
   }
 
+  /** A uniform draw in [0, 1). */
+  nextFloat(): number {
+    return this.nextUint32() / 2 ** 32;
+  }
+
   /** Fills `out` with independent Poisson(1) counts: one bootstrap resample's row weights. */
   fillPoissonOne(out: Uint8Array): void {
     // Draws go through a small buffer that stays in the L1 cache.

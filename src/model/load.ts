@@ -29,6 +29,15 @@ export interface LoadedModel {
 
 export interface LoadOptions {
   threads?: number;
+  graphOptimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  /** Execution providers in order of preference; onnxruntime runs what they cannot on the CPU. */
+  providers?: ('cpu' | 'cuda')[];
+  /**
+   * Whether idle intra-op threads spin. Off by default: spinning threads fight DuckDB's readers (and each
+   * other on shared CI runners) for the cores; measured on 2 cores, not spinning is up to 2x faster end to
+   * end. A latency benchmark turns it on, as a serving process runs.
+   */
+  spinning?: boolean;
 }
 
 /** Reads, checks and opens an ONNX model; every refusal is a ConfigurationError naming the input and file. */
@@ -79,11 +88,9 @@ export async function loadModel(
   }
   const ort = await loadOnnxRuntime(logger);
   const sessionOptions: InferenceSession.SessionOptions = {
-    graphOptimizationLevel: 'all',
-    executionProviders: ['cpu'],
-    // Spinning worker threads fight DuckDB's readers (and each other on shared CI runners) for the
-    // cores; measured on 2 cores, not spinning is up to 2x faster end to end.
-    extra: { session: { intra_op: { allow_spinning: '0' } } },
+    graphOptimizationLevel: options.graphOptimization ?? 'all',
+    executionProviders: options.providers ?? ['cpu'],
+    extra: { session: { intra_op: { allow_spinning: options.spinning ? '1' : '0' } } },
     ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
   };
   let session: InferenceSession;

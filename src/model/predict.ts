@@ -120,35 +120,7 @@ export class Predictor {
   }
 
   private tensor(feed: InputFeed, batch: Batch): Tensor {
-    const n = batch.rows;
-    const width = feed.columns.length;
-    const dims = feed.dims === 'matrix' ? [n, width] : feed.dims === 'column' ? [n, 1] : [n];
-    const columns = feed.columns.map((c) => batch.columns[this.columnIndex(feed, c)]);
-    if (feed.as === 'text')
-      return new this.ort.Tensor(
-        'string',
-        (columns[0] as (string | null)[]).map((s) => s ?? ''),
-        dims,
-      );
-    if (feed.as === 'bool') return new this.ort.Tensor('bool', columns[0] as Uint8Array, dims);
-    if (width === 1 && feed.tensorType !== 'int32')
-      return new this.ort.Tensor(feed.tensorType, columns[0] as any, dims);
-    const out =
-      feed.tensorType === 'float32'
-        ? new Float32Array(n * width)
-        : feed.tensorType === 'float64'
-          ? new Float64Array(n * width)
-          : feed.tensorType === 'int32'
-            ? new Int32Array(n * width)
-            : new BigInt64Array(n * width);
-    // Columns arrive column-major from the data engine; the model takes rows.
-    for (let j = 0; j < width; j++) {
-      const col = columns[j] as any;
-      if (feed.tensorType === 'int32')
-        for (let i = 0; i < n; i++) (out as Int32Array)[i * width + j] = Number(col[i]);
-      else for (let i = 0; i < n; i++) (out as any)[i * width + j] = col[i];
-    }
-    return new this.ort.Tensor(feed.tensorType, out as any, dims);
+    return buildTensor(this.ort, feed, batch, (column) => this.columnIndex(feed, column));
   }
 
   private readRegression(out: InferenceSession.ReturnType, rows: number) {
@@ -288,4 +260,42 @@ function rowsSumToOne(scores: ArrayLike<number>, c: number): boolean {
     if (Math.abs(sum - 1) > 1e-3) return false;
   }
   return true;
+}
+
+/** The tensor for one model input from a batch of columns (column-major, as the data engine gives them). */
+export function buildTensor(
+  ort: Ort,
+  feed: InputFeed,
+  batch: Batch,
+  columnIndex: (column: string) => number,
+): Tensor {
+  const n = batch.rows;
+  const width = feed.columns.length;
+  const dims = feed.dims === 'matrix' ? [n, width] : feed.dims === 'column' ? [n, 1] : [n];
+  const columns = feed.columns.map((c) => batch.columns[columnIndex(c)]);
+  if (feed.as === 'text')
+    return new ort.Tensor(
+      'string',
+      (columns[0] as (string | null)[]).map((s) => s ?? ''),
+      dims,
+    );
+  if (feed.as === 'bool') return new ort.Tensor('bool', columns[0] as Uint8Array, dims);
+  if (width === 1 && feed.tensorType !== 'int32')
+    return new ort.Tensor(feed.tensorType, columns[0] as any, dims);
+  const out =
+    feed.tensorType === 'float32'
+      ? new Float32Array(n * width)
+      : feed.tensorType === 'float64'
+        ? new Float64Array(n * width)
+        : feed.tensorType === 'int32'
+          ? new Int32Array(n * width)
+          : new BigInt64Array(n * width);
+  // Columns arrive column-major from the data engine; the model takes rows.
+  for (let j = 0; j < width; j++) {
+    const col = columns[j] as any;
+    if (feed.tensorType === 'int32')
+      for (let i = 0; i < n; i++) (out as Int32Array)[i * width + j] = Number(col[i]);
+    else for (let i = 0; i < n; i++) (out as any)[i * width + j] = col[i];
+  }
+  return new ort.Tensor(feed.tensorType, out as any, dims);
 }

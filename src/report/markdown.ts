@@ -198,3 +198,26 @@ function lastBoundaryWithin(markdown: string, budget: number): number {
   if (section > 0 || paragraph > 0) return Math.max(section, paragraph);
   return Math.max(0, markdown.lastIndexOf('\n', budget));
 }
+
+/**
+ * A mermaid xychart (GitHub renders it). It has no legend, so the title must say which series is which.
+ * Values are rounded to 4 decimals to keep the source short.
+ */
+export function xyChart(options: {
+  title: string;
+  labels: string[];
+  yAxis: string;
+  series: { kind: 'bar' | 'line'; values: number[] }[];
+}): string {
+  const quote = (text: string) => `"${text.replaceAll('"', "'")}"`;
+  const round = (xs: number[]) => xs.map((x) => (Number.isFinite(x) ? Number(x.toFixed(4)) : 0)).join(', ');
+  return [
+    '```mermaid',
+    'xychart-beta',
+    `  title ${quote(options.title)}`,
+    `  x-axis [${options.labels.map(quote).join(', ')}]`,
+    `  y-axis ${quote(options.yAxis)}`,
+    ...options.series.map((s) => `  ${s.kind} [${round(s.values)}]`),
+    '```',
+  ].join('\n');
+}

@@ -18,6 +18,11 @@ export interface GateResult {
   scope: string;
   /** Why it failed when the reason is not the comparison itself (NaN, no baseline, ...). */
   reason?: string;
+  /**
+   * For a `baseline` gate on an estimate (a latency percentile): the confidence interval of the actual
+   * value. The gate fails only when the whole interval breaks the threshold.
+   */
+  interval?: [number, number];
 }
 
 export interface Report {

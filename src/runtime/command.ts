@@ -19,6 +19,8 @@ export interface Command<I> {
   /** Human title for summaries, e.g. "Model validation". */
   title: string;
   readInputs(raw: RawInputs): I;
+  /** Secret values among the raw inputs (beyond github-token), masked in the runner's log before anything runs. */
+  secrets?(raw: RawInputs): string[];
   run(inputs: I, logger: Logger): Promise<CommandResult>;
 }
 

@@ -57,6 +57,7 @@ export async function runAction<I>(command: Command<I>): Promise<void> {
   const raw = runnerInputs(command.name);
   const token = raw.get('github-token');
   if (token && !token.startsWith('${{')) core.setSecret(token);
+  for (const secret of command.secrets?.(raw) ?? []) if (secret) core.setSecret(secret);
 
   const outcome = await execute(command, raw, logger);
   if (outcome.reportPath) core.setOutput('report-path', outcome.reportPath);

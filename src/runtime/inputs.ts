@@ -55,6 +55,50 @@ export const input = {
     const text = raw.get(name).trim().toLowerCase();
     return text === 'auto' || text === '' ? undefined : input.int(raw, name, min);
   },
+  /** A positive number (`0.05`, `5%` = 0.05 when `percent`), or undefined when empty. */
+  number(raw: RawInputs, name: string, options: { min?: number; max?: number; percent?: boolean } = {}) {
+    const text = raw.get(name).trim();
+    if (text === '') return undefined;
+    const percent = options.percent === true && text.endsWith('%');
+    const value = Number(percent ? text.slice(0, -1) : text) / (percent ? 100 : 1);
+    const { min = Number.NEGATIVE_INFINITY, max = Number.POSITIVE_INFINITY } = options;
+    if (!Number.isFinite(value) || value < min || value > max) {
+      const range = [Number.isFinite(min) ? `>= ${min}` : '', Number.isFinite(max) ? `<= ${max}` : '']
+        .filter(Boolean)
+        .join(' and ');
+      throw new ConfigurationError(
+        `expected a number${range ? ` ${range}` : ''}, got "${text}"`,
+        where(name),
+      );
+    }
+    return value;
+  },
+  /** Positive numbers, one per line or comma-separated (a sweep: `1,8,64`). */
+  numbers(raw: RawInputs, name: string, options: { integer?: boolean } = {}): number[] {
+    return input.list(raw, name).map((text) => {
+      const value = Number(text);
+      if (!(value > 0) || !Number.isFinite(value) || (options.integer && !Number.isInteger(value))) {
+        throw new ConfigurationError(
+          `expected ${options.integer ? 'whole numbers' : 'numbers'} > 0, got "${text}"`,
+          where(name),
+        );
+      }
+      return value;
+    });
+  },
+  /** A duration in milliseconds: `500ms`, `5s`, `2m`, `1h`, or a plain number of seconds. */
+  duration(raw: RawInputs, name: string): number {
+    const text = raw.get(name).trim();
+    const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(text);
+    if (!m) {
+      throw new ConfigurationError(
+        `expected a duration such as 500ms, 5s, 2m or 1h, got "${text}"`,
+        where(name),
+      );
+    }
+    const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+    return Number(m[1]) * unit;
+  },
   choice<T extends string>(raw: RawInputs, name: string, choices: readonly T[]): T {
     const value = raw.get(name).trim().toLowerCase();
     if (!choices.includes(value as T)) {

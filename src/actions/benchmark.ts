@@ -1,0 +1,4 @@
+import { benchmark } from '../commands/benchmark.js';
+import { runAction } from '../runtime/github.js';
+
+await runAction(benchmark);
