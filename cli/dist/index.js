@@ -40976,12 +40976,14 @@ class ModelArm {
     ort;
     source;
     feeds = new Map();
+    /** Output names to fetch; undefined (all of them, as a bare loop asks) when every output is a tensor. */
     fetches;
     constructor(opened, ort, source) {
         this.opened = opened;
         this.ort = ort;
         this.source = source;
-        this.fetches = fetchNames(opened.model.outputs);
+        const names = fetchNames(opened.model.outputs);
+        this.fetches = names.length === opened.model.session.outputNames.length ? undefined : names;
     }
     static async create(opened, source, logger) {
         return new ModelArm(opened, await loadOnnxRuntime(logger), source);
@@ -41005,22 +41007,31 @@ class ModelArm {
     }
     async window(level, ms) {
         const feeds = this.prepare(level.value);
+        const session = this.opened.model.session;
         let latencies = new Float64Array(1024);
         let n = 0;
         const started = performance.now();
         const until = started + ms;
         let now = started;
-        do {
-            const before = now;
-            await this.run(feeds[n % feeds.length]);
-            now = performance.now();
-            if (n === latencies.length) {
-                const grown = new Float64Array(n * 2);
-                grown.set(latencies);
-                latencies = grown;
-            }
-            latencies[n++] = now - before;
-        } while (now < until);
+        // The loop a bare benchmark would write, plus a clock read and a store: session.run is called
+        // directly, not through run(), because every extra await adds to what is measured.
+        try {
+            do {
+                const before = now;
+                const feed = feeds[n % feeds.length];
+                await (this.fetches ? session.run(feed, this.fetches) : session.run(feed));
+                now = performance.now();
+                if (n === latencies.length) {
+                    const grown = new Float64Array(n * 2);
+                    grown.set(latencies);
+                    latencies = grown;
+                }
+                latencies[n++] = now - before;
+            } while (now < until);
+        }
+        catch (e) {
+            throw this.failed(e);
+        }
         return {
             latenciesMs: latencies.subarray(0, n),
             sent: n,
@@ -41031,11 +41042,15 @@ class ModelArm {
     }
     async run(feeds) {
         try {
-            return await this.opened.model.session.run(feeds, this.fetches);
+            const session = this.opened.model.session;
+            return await (this.fetches ? session.run(feeds, this.fetches) : session.run(feeds));
         }
         catch (e) {
-            throw new errors/* ConfigurationError */.j1(`onnxruntime failed to run the model: ${e.message.split('\n')[0]}`, `input "${this.opened.model.input}"`);
+            throw this.failed(e);
         }
+    }
+    failed(e) {
+        return new errors/* ConfigurationError */.j1(`onnxruntime failed to run the model: ${e.message.split('\n')[0]}`, `input "${this.opened.model.input}"`);
     }
     /** Batch `k` of a size: consecutive rows of the data, wrapping around when it has fewer. */
     fromRows(table, size, k) {

@@ -97,14 +97,16 @@ const DISTINCT_BATCHES = 8;
 /** One model as an Arm of the measurement: feeds prepared per level, then only session.run is timed. */
 export class ModelArm implements Arm {
   private readonly feeds = new Map<number, Record<string, Tensor>[]>();
-  private readonly fetches: string[];
+  /** Output names to fetch; undefined (all of them, as a bare loop asks) when every output is a tensor. */
+  private readonly fetches: string[] | undefined;
 
   constructor(
     readonly opened: OpenedModel,
     private readonly ort: Ort,
     private readonly source: { rows: Rows } | { generate: ModelSettings['dims'] },
   ) {
-    this.fetches = fetchNames(opened.model.outputs);
+    const names = fetchNames(opened.model.outputs);
+    this.fetches = names.length === opened.model.session.outputNames.length ? undefined : names;
   }
 
   static async create(opened: OpenedModel, source: ModelArm['source'], logger: Logger) {
@@ -133,22 +135,30 @@ export class ModelArm implements Arm {
 
   async window(level: Level, ms: number): Promise<Window> {
     const feeds = this.prepare(level.value);
+    const session = this.opened.model.session;
     let latencies = new Float64Array(1024);
     let n = 0;
     const started = performance.now();
     const until = started + ms;
     let now = started;
-    do {
-      const before = now;
-      await this.run(feeds[n % feeds.length]);
-      now = performance.now();
-      if (n === latencies.length) {
-        const grown = new Float64Array(n * 2);
-        grown.set(latencies);
-        latencies = grown;
-      }
-      latencies[n++] = now - before;
-    } while (now < until);
+    // The loop a bare benchmark would write, plus a clock read and a store: session.run is called
+    // directly, not through run(), because every extra await adds to what is measured.
+    try {
+      do {
+        const before = now;
+        const feed = feeds[n % feeds.length];
+        await (this.fetches ? session.run(feed, this.fetches) : session.run(feed));
+        now = performance.now();
+        if (n === latencies.length) {
+          const grown = new Float64Array(n * 2);
+          grown.set(latencies);
+          latencies = grown;
+        }
+        latencies[n++] = now - before;
+      } while (now < until);
+    } catch (e) {
+      throw this.failed(e);
+    }
     return {
       latenciesMs: latencies.subarray(0, n),
       sent: n,
@@ -160,13 +170,18 @@ export class ModelArm implements Arm {
 
   private async run(feeds: Record<string, Tensor>): Promise<InferenceSession.ReturnType> {
     try {
-      return await this.opened.model.session.run(feeds, this.fetches);
+      const session = this.opened.model.session;
+      return await (this.fetches ? session.run(feeds, this.fetches) : session.run(feeds));
     } catch (e) {
-      throw new ConfigurationError(
-        `onnxruntime failed to run the model: ${(e as Error).message.split('\n')[0]}`,
-        `input "${this.opened.model.input}"`,
-      );
+      throw this.failed(e);
     }
+  }
+
+  private failed(e: unknown): ConfigurationError {
+    return new ConfigurationError(
+      `onnxruntime failed to run the model: ${(e as Error).message.split('\n')[0]}`,
+      `input "${this.opened.model.input}"`,
+    );
   }
 
   /** Batch `k` of a size: consecutive rows of the data, wrapping around when it has fewer. */
