@@ -177,8 +177,8 @@ async function http() {
     // requests arrive in bursts at each second's start, where mlgate spaces them evenly; and its own
     // correction at a fixed rate assumes a 1 ms interval (ceil(1 / rate)) and back-fills synthetic
     // values below every response time (hence -C there). That row is shown for information.
-    const a = autocannon(slow.url, ['-c', '4', '-d', '5']);
-    const b = ours(slow.url, ['--concurrency', '4', '--min-duration', '5s']);
+    const a = autocannon(slow.url, ['-c', '4', '-d', '10']);
+    const b = ours(slow.url, ['--concurrency', '4', '--min-duration', '10s']);
     const rate = 200;
     const aOpen = autocannon(slow.url, ['-c', '16', '-d', '5', '-R', String(rate), '-C']);
     const bOpen = ours(slow.url, ['--rate', String(rate), '--min-duration', '5s']);
