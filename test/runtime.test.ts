@@ -25,6 +25,8 @@ describe('action.yml is the single source of truth for inputs', () => {
             ['model', 'm.onnx'],
             ['label-column', 'y'],
             ['data', 'd.csv'],
+            ['metrics', 'metrics: [{ name: x, query: "up{v=\'{{variant}}\'}", threshold: "canary <= 1" }]'],
+            ['provider-url', 'http://prometheus:9090'],
           ]),
           spec,
         ),

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { parseCanaryConfig } from '../src/canary/config.js';
 
 const dir = 'workflows-examples';
 const ACTION_REF = /^(?:\.\/actions\/|[\w.-]+\/mlgate\/actions\/)([\w-]+)(?:@[\w.-]+)?$/;
@@ -22,6 +23,9 @@ describe('workflows-examples', () => {
         for (const [name, input] of Object.entries<any>(spec.inputs)) {
           if (input.required) expect(step.with, `${file}: ${action} needs "${name}"`).toHaveProperty(name);
         }
+        // An inline config must be one the action accepts.
+        if (action === 'canary-gate')
+          expect(parseCanaryConfig(step.with.metrics, file).metrics.length).toBeGreaterThan(0);
       }
     });
   }

@@ -31614,7 +31614,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _commands_index_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5604);
+/* harmony import */ var _commands_index_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8194);
 /* harmony import */ var _runtime_terminal_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3953);
 
 
@@ -31639,7 +31639,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 5604:
+/***/ 8194:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -38023,7 +38023,7 @@ const POISSON_BY_TOP_BITS = (() => {
     return table;
 })();
 /** xoshiro128** (Blackman & Vigna): small, fast, and good enough for resampling; seeded by splitmix32. */
-class significance_Xoshiro128 {
+class Xoshiro128 {
     state = new Int32Array(4);
     draws = new Uint32Array(1);
     constructor(seed) {
@@ -38038,7 +38038,7 @@ class significance_Xoshiro128 {
     }
     /** Starts from a raw state, e.g. the reference implementation's test vectors. */
     static fromState(a, b, c, d) {
-        const rng = new significance_Xoshiro128(0);
+        const rng = new Xoshiro128(0);
         rng.state.set([a, b, c, d]);
         return rng;
     }
@@ -38116,7 +38116,7 @@ function pairedBootstrap(rows, evaluate, options = {}) {
     const names = Object.keys(point.candidate).filter((name) => Number.isFinite(point.candidate[name]) && Number.isFinite(point.baseline[name]));
     const deltas = names.map(() => new Float64Array(resamples));
     const defined = new Int32Array(names.length);
-    const rng = new significance_Xoshiro128(seed);
+    const rng = new Xoshiro128(seed);
     for (let r = 0; r < resamples; r++) {
         rng.fillPoissonOne(weights);
         const { candidate, baseline } = evaluate(weights);
@@ -38992,7 +38992,7 @@ function pairedTrialRatio(candidate, baseline, p, options = {}) {
     const estimate = mergedCandidate.percentile(p) / mergedBaseline.percentile(p);
     const n = candidate.length;
     const arms = [indexTrials(candidate), indexTrials(baseline)];
-    const rng = new significance_Xoshiro128(seed);
+    const rng = new Xoshiro128(seed);
     const draws = new Uint32Array(n);
     const multiplicity = new Float64Array(n);
     const ratios = new Float64Array(resamples);
@@ -39054,7 +39054,7 @@ function independentRatio(candidate, baseline, p, options = {}) {
     const { confidence, resamples, seed } = checkOptions(p, options);
     const laws = [bootstrapPercentileLaw(candidate, p), bootstrapPercentileLaw(baseline, p)];
     const estimate = candidate.percentile(p) / baseline.percentile(p);
-    const rng = new significance_Xoshiro128(seed);
+    const rng = new Xoshiro128(seed);
     const draws = new Uint32Array(2 * resamples);
     rng.fillUint32(draws);
     const ratios = new Float64Array(resamples);
@@ -39401,7 +39401,7 @@ class HttpLoad {
         positiveInteger(maxInFlight, 'input "max-in-flight"');
         const gapMs = 1000 / rate;
         // Seeded, so that Poisson arrivals are the same from run to run.
-        const rng = new significance_Xoshiro128(options.seed ?? 1);
+        const rng = new Xoshiro128(options.seed ?? 1);
         const w = new Window(this.target);
         return new Promise((resolve) => {
             const t0 = performance.now();
@@ -41078,7 +41078,7 @@ class ModelArm {
         return out;
     }
     generated(size, k) {
-        const random = new significance_Xoshiro128(k + 1);
+        const random = new Xoshiro128(k + 1);
         const out = {};
         for (const input of this.opened.model.info.inputs) {
             const dims = shapeOf(input, size, this.source);
@@ -41514,24 +41514,9 @@ function environmentTable(d) {
 
 
 
-/** `Name: value` per line. The message never repeats a line: it may hold a token. */
-function parseHeaders(text) {
-    const headers = {};
-    text.split(/\r?\n/).forEach((line, i) => {
-        if (line.trim() === '')
-            return;
-        const colon = line.indexOf(':');
-        const name = line.slice(0, colon).trim();
-        if (colon <= 0 || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
-            throw new errors/* ConfigurationError */.j1(`line ${i + 1} is not "Name: value"`, 'input "headers"');
-        }
-        headers[name] = line.slice(colon + 1).trim();
-    });
-    return headers;
-}
 function parseDims(raw) {
     const dims = {};
-    for (const item of runtime_inputs/* input */.h.list(raw, 'dims')) {
+    for (const item of runtime_inputs/* input */.hF.list(raw, 'dims')) {
         const m = /^([^=\s]+)\s*=\s*(\d+)$/.exec(item);
         if (!m || Number(m[2]) < 1)
             throw new errors/* ConfigurationError */.j1(`expected name=size such as sequence=128, got "${item}"`, 'input "dims"');
@@ -41556,7 +41541,7 @@ function parseExpectStatus(text) {
     return (s) => tests.some((t) => t(s));
 }
 function readBenchmarkInputs(raw) {
-    const expectBody = runtime_inputs/* input */.h.optional(raw, 'expect-body');
+    const expectBody = runtime_inputs/* input */.hF.optional(raw, 'expect-body');
     let bodyPattern;
     try {
         bodyPattern = expectBody ? new RegExp(expectBody) : undefined;
@@ -41564,50 +41549,50 @@ function readBenchmarkInputs(raw) {
     catch (e) {
         throw new errors/* ConfigurationError */.j1(`is not a valid regular expression: ${e.message}`, 'input "expect-body"');
     }
-    const featureColumns = runtime_inputs/* input */.h.list(raw, 'feature-columns');
+    const featureColumns = runtime_inputs/* input */.hF.list(raw, 'feature-columns');
     const inputs = {
-        model: runtime_inputs/* input */.h.optional(raw, 'model'),
-        baselineModel: runtime_inputs/* input */.h.optional(raw, 'baseline-model'),
-        data: runtime_inputs/* input */.h.list(raw, 'data'),
+        model: runtime_inputs/* input */.hF.optional(raw, 'model'),
+        baselineModel: runtime_inputs/* input */.hF.optional(raw, 'baseline-model'),
+        data: runtime_inputs/* input */.hF.list(raw, 'data'),
         featureColumns: featureColumns.length > 0 ? featureColumns : undefined,
         dims: parseDims(raw),
-        batchSizes: runtime_inputs/* input */.h.numbers(raw, 'batch-sizes', { integer: true }),
-        threads: runtime_inputs/* input */.h.intOrAuto(raw, 'threads', 1),
-        graphOptimization: runtime_inputs/* input */.h.choice(raw, 'graph-optimization', [
+        batchSizes: runtime_inputs/* input */.hF.numbers(raw, 'batch-sizes', { integer: true }),
+        threads: runtime_inputs/* input */.hF.intOrAuto(raw, 'threads', 1),
+        graphOptimization: runtime_inputs/* input */.hF.choice(raw, 'graph-optimization', [
             'disabled',
             'basic',
             'extended',
             'all',
         ]),
-        provider: runtime_inputs/* input */.h.choice(raw, 'execution-provider', ['cpu', 'cuda']),
-        fallback: runtime_inputs/* input */.h.choice(raw, 'provider-fallback', ['fail', 'cpu']),
-        url: runtime_inputs/* input */.h.optional(raw, 'url'),
-        baselineUrl: runtime_inputs/* input */.h.optional(raw, 'baseline-url'),
-        method: runtime_inputs/* input */.h.string(raw, 'method').toUpperCase() || 'POST',
-        bodyTemplate: runtime_inputs/* input */.h.lines(raw, 'body-template'),
-        headers: parseHeaders(raw.get('headers')),
-        readyUrl: runtime_inputs/* input */.h.optional(raw, 'ready-url'),
-        readyTimeoutMs: runtime_inputs/* input */.h.duration(raw, 'ready-timeout'),
-        requestTimeoutMs: runtime_inputs/* input */.h.duration(raw, 'request-timeout'),
-        expectStatus: parseExpectStatus(runtime_inputs/* input */.h.string(raw, 'expect-status')),
+        provider: runtime_inputs/* input */.hF.choice(raw, 'execution-provider', ['cpu', 'cuda']),
+        fallback: runtime_inputs/* input */.hF.choice(raw, 'provider-fallback', ['fail', 'cpu']),
+        url: runtime_inputs/* input */.hF.optional(raw, 'url'),
+        baselineUrl: runtime_inputs/* input */.hF.optional(raw, 'baseline-url'),
+        method: runtime_inputs/* input */.hF.string(raw, 'method').toUpperCase() || 'POST',
+        bodyTemplate: runtime_inputs/* input */.hF.lines(raw, 'body-template'),
+        headers: (0,runtime_inputs/* parseHeaders */.QG)(raw.get('headers')),
+        readyUrl: runtime_inputs/* input */.hF.optional(raw, 'ready-url'),
+        readyTimeoutMs: runtime_inputs/* input */.hF.duration(raw, 'ready-timeout'),
+        requestTimeoutMs: runtime_inputs/* input */.hF.duration(raw, 'request-timeout'),
+        expectStatus: parseExpectStatus(runtime_inputs/* input */.hF.string(raw, 'expect-status')),
         expectBody: bodyPattern,
-        concurrency: runtime_inputs/* input */.h.numbers(raw, 'concurrency', { integer: true }),
-        rates: runtime_inputs/* input */.h.numbers(raw, 'rate'),
-        arrival: runtime_inputs/* input */.h.choice(raw, 'arrival', ['constant', 'poisson']),
+        concurrency: runtime_inputs/* input */.hF.numbers(raw, 'concurrency', { integer: true }),
+        rates: runtime_inputs/* input */.hF.numbers(raw, 'rate'),
+        arrival: runtime_inputs/* input */.hF.choice(raw, 'arrival', ['constant', 'poisson']),
         settings: {
-            warmupMs: runtime_inputs/* input */.h.duration(raw, 'warmup'),
-            minDurationMs: runtime_inputs/* input */.h.duration(raw, 'min-duration'),
-            minCount: runtime_inputs/* input */.h.int(raw, 'min-count', 1),
-            windowMs: Math.max(1, runtime_inputs/* input */.h.duration(raw, 'window')),
-            stability: runtime_inputs/* input */.h.number(raw, 'stability', { min: 0, max: 1, percent: true }),
-            maxWindows: runtime_inputs/* input */.h.int(raw, 'max-windows', 1),
+            warmupMs: runtime_inputs/* input */.hF.duration(raw, 'warmup'),
+            minDurationMs: runtime_inputs/* input */.hF.duration(raw, 'min-duration'),
+            minCount: runtime_inputs/* input */.hF.int(raw, 'min-count', 1),
+            windowMs: Math.max(1, runtime_inputs/* input */.hF.duration(raw, 'window')),
+            stability: runtime_inputs/* input */.hF.number(raw, 'stability', { min: 0, max: 1, percent: true }),
+            maxWindows: runtime_inputs/* input */.hF.int(raw, 'max-windows', 1),
         },
-        trials: runtime_inputs/* input */.h.int(raw, 'trials', 1),
-        baselineReport: runtime_inputs/* input */.h.optional(raw, 'baseline-report'),
-        regressionThreshold: runtime_inputs/* input */.h.number(raw, 'regression-threshold', { min: 0, percent: true }) ?? 0.05,
-        confidence: runtime_inputs/* input */.h.number(raw, 'confidence', { min: 0.5, max: 0.999 }) ?? 0.95,
-        gates: runtime_inputs/* input */.h.lines(raw, 'gates'),
-        gatesFile: runtime_inputs/* input */.h.optional(raw, 'gates-file'),
+        trials: runtime_inputs/* input */.hF.int(raw, 'trials', 1),
+        baselineReport: runtime_inputs/* input */.hF.optional(raw, 'baseline-report'),
+        regressionThreshold: runtime_inputs/* input */.hF.number(raw, 'regression-threshold', { min: 0, percent: true }) ?? 0.05,
+        confidence: runtime_inputs/* input */.hF.number(raw, 'confidence', { min: 0.5, max: 0.999 }) ?? 0.95,
+        gates: runtime_inputs/* input */.hF.lines(raw, 'gates'),
+        gatesFile: runtime_inputs/* input */.hF.optional(raw, 'gates-file'),
     };
     if (!inputs.model === !inputs.url) {
         throw new errors/* ConfigurationError */.j1(inputs.model
@@ -41615,9 +41600,9 @@ function readBenchmarkInputs(raw) {
             : 'give model (in-process) or url (HTTP endpoint)', 'inputs "model" and "url"');
     }
     for (const name of ['url', 'baseline-url', 'ready-url']) {
-        const value = runtime_inputs/* input */.h.optional(raw, name);
-        if (value && !/^https?:$/.test(safeUrl(value)?.protocol ?? '')) {
-            throw new errors/* ConfigurationError */.j1(`expected an http:// or https:// URL, got "${redactUrl(value)}"`, `input "${name}"`);
+        const value = runtime_inputs/* input */.hF.optional(raw, name);
+        if (value && !/^https?:$/.test((0,runtime_inputs/* safeUrl */.Pl)(value)?.protocol ?? '')) {
+            throw new errors/* ConfigurationError */.j1(`expected an http:// or https:// URL, got "${(0,runtime_inputs/* redactUrl */.BO)(value)}"`, `input "${name}"`);
         }
     }
     if (inputs.baselineModel && !inputs.model)
@@ -41672,7 +41657,7 @@ const benchmark = {
     readInputs: readBenchmarkInputs,
     secrets: (raw) => {
         try {
-            return Object.values(parseHeaders(raw.get('headers')));
+            return Object.values((0,runtime_inputs/* parseHeaders */.QG)(raw.get('headers')));
         }
         catch {
             // An unparseable headers input is reported by readInputs; mask its lines whole meanwhile.
@@ -41837,8 +41822,8 @@ async function httpTarget(inputs, rows, levels, logger) {
         baseline: baseline ? httpArm(baseline, inputs.arrival) : undefined,
         unitsPerCall: () => 1,
         details: {
-            url: redactUrl(inputs.url),
-            ...(inputs.baselineUrl ? { baselineUrl: redactUrl(inputs.baselineUrl) } : {}),
+            url: (0,runtime_inputs/* redactUrl */.BO)(inputs.url),
+            ...(inputs.baselineUrl ? { baselineUrl: (0,runtime_inputs/* redactUrl */.BO)(inputs.baselineUrl) } : {}),
             method: inputs.method,
             loop: levels[0].name === 'rate' ? { kind: 'open', arrival: inputs.arrival } : { kind: 'closed' },
             headers: Object.keys(inputs.headers),
@@ -41849,23 +41834,6 @@ async function httpTarget(inputs, rows, levels, logger) {
             await baseline?.close();
         },
     };
-}
-function safeUrl(url) {
-    try {
-        return new URL(url);
-    }
-    catch {
-        return undefined;
-    }
-}
-/** Credentials in a URL stay out of the report. */
-function redactUrl(url) {
-    const u = safeUrl(url);
-    if (!u)
-        return url;
-    if (u.username || u.password)
-        [u.username, u.password] = ['***', ''];
-    return u.toString();
 }
 async function measureLevel(level, target, inputs, stored, logger) {
     const units = target.unitsPerCall(level);
@@ -42066,6 +42034,1819 @@ function warnings(results, target) {
 
 // EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
 var dist = __nccwpck_require__(8815);
+;// CONCATENATED MODULE: ./src/canary/config.ts
+/**
+ * The metrics config of canary-gate: which queries to run for the canary and the baseline, and how each
+ * metric is judged. YAML or JSON, checked key by key so that a typo is an error naming its path.
+ *
+ *   variants: { canary: canary, baseline: stable }      # what {{variant}} becomes on each side
+ *   groups: { errors: 60, latency: 40 }                 # weights of the groups in the score
+ *   metrics:
+ *     - name: error-rate
+ *       query: sum(rate(errors{variant="{{variant}}"}[1m])) / sum(rate(requests{variant="{{variant}}"}[1m]))
+ *       threshold: canary <= baseline * 1.2             # kind threshold: instant queries
+ *       critical: true
+ *     - name: p95-latency
+ *       queries: { canary: "...", baseline: "..." }     # or two queries
+ *       kind: statistical                               # range queries, Mann-Whitney
+ *       direction: increase
+ *       allowed-increase: 1.1
+ */
+
+
+const TOP = ['variants', 'groups', 'metrics'];
+const METRIC_KEYS = [
+    'name',
+    'query',
+    'queries',
+    'kind',
+    'threshold',
+    'group',
+    'critical',
+    'dry-run',
+    'min-samples',
+    'no-data',
+    'direction',
+    'allowed-increase',
+    'allowed-decrease',
+    'confidence',
+    'step',
+];
+function mapping(value, where, what) {
+    if (value === null || typeof value !== 'object' || Array.isArray(value))
+        throw new errors/* ConfigurationError */.j1(`${what} must be a mapping`, where);
+    return value;
+}
+function unknownKeys(raw, known, where) {
+    for (const key of Object.keys(raw)) {
+        if (!known.includes(key))
+            throw new errors/* ConfigurationError */.j1(`unknown key "${key}"; the keys are ${known.join(', ')}`, where);
+    }
+}
+function config_text(raw, key, where) {
+    const value = raw[key];
+    if (value === undefined)
+        return undefined;
+    if (typeof value !== 'string' || value.trim() === '')
+        throw new errors/* ConfigurationError */.j1('must be a non-empty string', `${where}.${key}`);
+    return value.trim();
+}
+function number(raw, key, where, min = 0) {
+    const value = raw[key];
+    if (value === undefined)
+        return undefined;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < min)
+        throw new errors/* ConfigurationError */.j1(`must be a number >= ${min}`, `${where}.${key}`);
+    return value;
+}
+function choice(raw, key, choices, where) {
+    const value = raw[key];
+    if (value === undefined)
+        return undefined;
+    if (!choices.includes(value))
+        throw new errors/* ConfigurationError */.j1(`must be one of ${choices.join(', ')}, got ${JSON.stringify(value)}`, `${where}.${key}`);
+    return value;
+}
+function bool(raw, key, where) {
+    const value = raw[key] ?? false;
+    if (typeof value !== 'boolean')
+        throw new errors/* ConfigurationError */.j1('must be true or false', `${where}.${key}`);
+    return value;
+}
+const THRESHOLD = /^canary\s*(?:([-/])\s*baseline\s*)?(<=|<|>=|>)\s*(?:(baseline)(?:\s*([*+-])\s*([0-9.eE+-]+))?|([-+]?[0-9.eE+-]+))$/;
+function parseThreshold(source, where) {
+    const m = THRESHOLD.exec(source.trim());
+    const number = (s) => {
+        const v = Number(s);
+        if (!Number.isFinite(v))
+            throw new errors/* ConfigurationError */.j1(`"${s}" is not a number`, where);
+        return v;
+    };
+    if (!m) {
+        throw new errors/* ConfigurationError */.j1(`cannot read "${source}"; write canary <= 0.01, canary <= baseline * 1.2, canary - baseline <= 0.005 or canary / baseline <= 1.5`, where);
+    }
+    const [, diff, operator, baseline, op, adjust, value] = m;
+    return {
+        text: source.trim(),
+        left: diff === '-' ? 'canary - baseline' : diff === '/' ? 'canary / baseline' : 'canary',
+        operator: operator,
+        right: baseline
+            ? { baseline: true, ...(op ? { op: op, value: number(adjust) } : {}) }
+            : { value: number(value) },
+    };
+}
+/** Parses the config text (inline or a file's, `where` naming it). */
+function parseCanaryConfig(source, where) {
+    let raw;
+    try {
+        raw = (0,dist/* parse */.qg)(source);
+    }
+    catch (e) {
+        throw new errors/* ConfigurationError */.j1(`does not parse as YAML or JSON: ${e.message.split('\n')[0]}`, where);
+    }
+    const top = mapping(raw, where, 'the metrics config');
+    unknownKeys(top, TOP, where);
+    const variants = mapping(top.variants ?? { canary: 'canary', baseline: 'baseline' }, `${where}: variants`, 'variants');
+    unknownKeys(variants, ['canary', 'baseline'], `${where}: variants`);
+    const groups = mapping(top.groups ?? {}, `${where}: groups`, 'groups');
+    for (const [name, weight] of Object.entries(groups)) {
+        if (typeof weight !== 'number' || !(weight > 0))
+            throw new errors/* ConfigurationError */.j1('must be a positive number (the group weight)', `${where}: groups.${name}`);
+    }
+    if (!Array.isArray(top.metrics) || top.metrics.length === 0)
+        throw new errors/* ConfigurationError */.j1('needs a list of metrics', `${where}: metrics`);
+    const names = new Set();
+    const metrics = top.metrics.map((m, i) => {
+        const at = `${where}: metrics[${i}]`;
+        const metric = parseMetric(mapping(m, at, 'a metric'), at);
+        if (names.has(metric.name))
+            throw new errors/* ConfigurationError */.j1(`the name "${metric.name}" is used twice`, at);
+        names.add(metric.name);
+        if (Object.keys(groups).length > 0 && !(metric.group in groups)) {
+            throw new errors/* ConfigurationError */.j1(`group "${metric.group}" has no weight in groups (${Object.keys(groups).join(', ')})`, `${at}.group`);
+        }
+        return metric;
+    });
+    return {
+        variants: {
+            canary: config_text(variants, 'canary', `${where}: variants`) ?? 'canary',
+            baseline: config_text(variants, 'baseline', `${where}: variants`) ?? 'baseline',
+        },
+        groups: groups,
+        metrics,
+    };
+}
+function parseMetric(raw, at) {
+    unknownKeys(raw, METRIC_KEYS, at);
+    const name = config_text(raw, 'name', at);
+    if (!name)
+        throw new errors/* ConfigurationError */.j1('needs a name', at);
+    const query = config_text(raw, 'query', at);
+    const queries = raw.queries === undefined ? undefined : mapping(raw.queries, `${at}.queries`, 'queries');
+    if (!query === !queries)
+        throw new errors/* ConfigurationError */.j1('give query (with {{variant}}) or queries (canary and baseline)', at);
+    if (queries)
+        unknownKeys(queries, ['canary', 'baseline'], `${at}.queries`);
+    const both = query
+        ? { canary: query, baseline: query }
+        : {
+            canary: config_text(queries, 'canary', `${at}.queries`),
+            baseline: config_text(queries, 'baseline', `${at}.queries`),
+        };
+    if (!both.canary || !both.baseline)
+        throw new errors/* ConfigurationError */.j1('needs both canary and baseline', `${at}.queries`);
+    if (query && !query.includes('{{variant}}'))
+        throw new errors/* ConfigurationError */.j1('has no {{variant}} placeholder, so canary and baseline would run the same query; add it or give queries', `${at}.query`);
+    const kind = choice(raw, 'kind', ['threshold', 'statistical'], at) ??
+        (raw.threshold ? 'threshold' : 'statistical');
+    const base = {
+        name,
+        queries: both,
+        group: config_text(raw, 'group', at) ?? 'default',
+        critical: bool(raw, 'critical', at),
+        dryRun: bool(raw, 'dry-run', at),
+        noData: choice(raw, 'no-data', ['fail', 'inconclusive', 'pass'], at) ?? 'inconclusive',
+    };
+    if (kind === 'threshold') {
+        const threshold = config_text(raw, 'threshold', at);
+        if (!threshold)
+            throw new errors/* ConfigurationError */.j1('a threshold metric needs threshold, e.g. canary <= 0.01', at);
+        for (const key of ['direction', 'allowed-increase', 'allowed-decrease', 'confidence', 'step']) {
+            if (raw[key] !== undefined)
+                throw new errors/* ConfigurationError */.j1(`"${key}" is for statistical metrics`, `${at}.${key}`);
+        }
+        return {
+            ...base,
+            kind,
+            minSamples: number(raw, 'min-samples', at, 1) ?? 1,
+            threshold: parseThreshold(threshold, `${at}.threshold`),
+        };
+    }
+    if (raw.threshold !== undefined)
+        throw new errors/* ConfigurationError */.j1('"threshold" is for threshold metrics', `${at}.threshold`);
+    const confidence = number(raw, 'confidence', at) ?? 0.95;
+    if (!(confidence > 0.5 && confidence < 1))
+        throw new errors/* ConfigurationError */.j1('must be between 0.5 and 1', `${at}.confidence`);
+    return {
+        ...base,
+        kind,
+        minSamples: number(raw, 'min-samples', at, 1) ?? 3,
+        direction: choice(raw, 'direction', ['increase', 'decrease', 'either'], at) ?? 'either',
+        allowedIncrease: number(raw, 'allowed-increase', at, 1),
+        allowedDecrease: number(raw, 'allowed-decrease', at),
+        confidence,
+        step: number(raw, 'step', at, 1) ?? 15,
+    };
+}
+/** The query of one side, {{variant}} filled in. */
+function queryFor(metric, side, config) {
+    return metric.queries[side].replaceAll('{{variant}}', config.variants[side]);
+}
+
+;// CONCATENATED MODULE: ./src/canary/judge.ts
+/**
+ * One metric's verdict in a canary analysis, as Kayenta's NetflixACAJudge reaches it with its
+ * MannWhitneyClassifier: is the canary's metric higher or lower than the baseline's, by more than noise and
+ * by more than the effect the metric is allowed?
+ *
+ * 1. NaNs are removed, or replaced by 0 (nanStrategy). No data on either side is Nodata, NodataFailMetric for
+ *    a metric that must have data, or a pass when NaNs are replaced (a missing count means none happened).
+ * 2. Identical samples, or samples that are all one value, pass.
+ * 3. The shift canary - baseline gets R's wilcox.test(conf.int=TRUE, exact=FALSE, correct=TRUE) interval, the
+ *    computation Kayenta's kayenta-mannwhitney module ports (rankSumShiftInterval), and the Hodges-Lehmann
+ *    estimate. The canary is High when the whole interval lies above tolerance * |estimate| and the effect
+ *    size reaches allowedIncrease; Low when it lies below -tolerance * |estimate| and the effect size is at
+ *    most allowedDecrease. Direction says which of the two can be reported.
+ * 4. A critical metric's High or Low is flagged critical (the scorer then zeroes the canary) only when the
+ *    effect size is also beyond criticalIncrease or criticalDecrease.
+ *
+ * The effect size is the ratio of the means (Kayenta's default measure) or the common-language effect size
+ * P(canary > baseline). A ratio with a zero mean on either side is NaN and, as in Kayenta, blocks neither
+ * verdict: the interval alone decides.
+ */
+
+/** The settings NetflixACAJudge gives the classifier. */
+const NETFLIX_ACA_JUDGE = { confidence: 0.98, tolerance: 0.25 };
+const DEFAULT_CONFIDENCE = 0.95;
+const DEFAULT_TOLERANCE = 0.25;
+/** R's wilcox.test tol.root and Kayenta's BrentSolver TOLERANCE. */
+const ROOT_TOLERANCE = 1e-4;
+const ZEROIN_MAX_ITERATIONS = 1000;
+const DBL_EPSILON = 2.220446049250313e-16;
+function resolve(settings) {
+    const { direction, confidence = DEFAULT_CONFIDENCE, tolerance = DEFAULT_TOLERANCE, critical = false, mustHaveData = false, nanStrategy = 'remove', effectSizeMeasure = 'meanRatio', rootTolerance = ROOT_TOLERANCE, } = settings;
+    if (direction !== 'increase' && direction !== 'decrease' && direction !== 'either') {
+        throw new RangeError(`direction must be increase, decrease or either, got ${direction}`);
+    }
+    if (!(confidence > 0 && confidence < 1))
+        throw new RangeError(`confidence must be in (0, 1), got ${confidence}`);
+    if (!(tolerance >= 0 && Number.isFinite(tolerance))) {
+        throw new RangeError(`tolerance must be a finite number >= 0, got ${tolerance}`);
+    }
+    if (nanStrategy !== 'remove' && nanStrategy !== 'replace') {
+        throw new RangeError(`nanStrategy must be remove or replace, got ${nanStrategy}`);
+    }
+    if (effectSizeMeasure !== 'meanRatio' && effectSizeMeasure !== 'cles') {
+        throw new RangeError(`effectSizeMeasure must be meanRatio or cles, got ${effectSizeMeasure}`);
+    }
+    if (!(rootTolerance > 0 && Number.isFinite(rootTolerance))) {
+        throw new RangeError(`rootTolerance must be a finite number > 0, got ${rootTolerance}`);
+    }
+    // Kayenta's judge: an effect size of "no change", which lets any significant shift through.
+    const neutral = effectSizeMeasure === 'cles' ? 0.5 : 1;
+    const { allowedIncrease = neutral, allowedDecrease = neutral, criticalIncrease = neutral, criticalDecrease = neutral, } = settings;
+    for (const [name, value] of Object.entries({
+        allowedIncrease,
+        allowedDecrease,
+        criticalIncrease,
+        criticalDecrease,
+    })) {
+        if (Number.isNaN(value))
+            throw new RangeError(`${name} must be a number, got ${value}`);
+    }
+    return {
+        direction,
+        confidence,
+        tolerance,
+        allowedIncrease,
+        allowedDecrease,
+        critical,
+        criticalIncrease,
+        criticalDecrease,
+        mustHaveData,
+        nanStrategy,
+        effectSizeMeasure,
+        rootTolerance,
+    };
+}
+/**
+ * Kayenta's classification of one metric, experiment (canary) against control (baseline). Bad settings throw;
+ * bad data (infinite values) is an Error classification, as Kayenta's judge reports a metric it cannot
+ * classify.
+ */
+function classify(experiment, control, settings) {
+    const s = resolve(settings);
+    const canary = withoutNaNs(experiment, s.nanStrategy);
+    const baseline = withoutNaNs(control, s.nanStrategy);
+    const counts = { experimentCount: canary.length, controlCount: baseline.length };
+    if (canary.length === 0 || baseline.length === 0) {
+        const missing = canary.length === 0 && baseline.length === 0
+            ? 'canary and baseline'
+            : canary.length === 0
+                ? 'canary'
+                : 'baseline';
+        if (s.nanStrategy === 'replace') {
+            return {
+                classification: 'Pass',
+                reason: `no ${missing} data, which with NaNs replaced by 0 means nothing was counted`,
+                critical: false,
+                ...counts,
+            };
+        }
+        // A critical metric without data stays Nodata but critical, which fails the canary outright in the
+        // scorer; mustHaveData only turns the others into a counted failure.
+        if (s.mustHaveData && !s.critical) {
+            return {
+                classification: 'NodataFailMetric',
+                reason: `no ${missing} data for a metric that must have data`,
+                critical: false,
+                ...counts,
+            };
+        }
+        return { classification: 'Nodata', reason: `no ${missing} data`, critical: s.critical, ...counts };
+    }
+    if (!canary.every(Number.isFinite) || !baseline.every(Number.isFinite)) {
+        return {
+            classification: 'Error',
+            reason: 'the metric holds infinite values',
+            critical: false,
+            ...counts,
+        };
+    }
+    const xs = Float64Array.from(canary).sort();
+    const ys = Float64Array.from(baseline).sort();
+    if (xs.length === ys.length && xs.every((v, i) => v === ys[i])) {
+        return {
+            classification: 'Pass',
+            reason: 'canary and baseline data are identical',
+            critical: false,
+            ratio: 1,
+            ...counts,
+        };
+    }
+    if (xs[0] === xs[xs.length - 1] && ys[0] === ys[ys.length - 1] && xs[0] === ys[0]) {
+        return {
+            classification: 'Pass',
+            reason: `every value is ${xs[0]}`,
+            critical: false,
+            ratio: 1,
+            ...counts,
+        };
+    }
+    let estimate;
+    let interval;
+    try {
+        interval = sortedShiftInterval(xs, ys, s.confidence, s.rootTolerance);
+        estimate = shiftEstimate(xs, ys, s.rootTolerance);
+    }
+    catch (error) {
+        return {
+            classification: 'Error',
+            reason: `the rank test failed: ${error.message}`,
+            critical: false,
+            ...counts,
+        };
+    }
+    const test = mannWhitney({ values: xs }, { values: ys }, 'two-sided');
+    const cles = test.u / (xs.length * ys.length);
+    const ratio = meanRatio(canary, baseline);
+    const effect = s.effectSizeMeasure === 'cles' ? cles : ratio;
+    const stats = { estimate, interval, ratio, cles, pValue: test.pValue, ...counts };
+    const band = s.tolerance * Math.abs(estimate);
+    const effectName = s.effectSizeMeasure === 'cles' ? 'common-language effect size' : 'mean ratio';
+    const level = `${judge_formatNumber(100 * s.confidence)}% interval ` +
+        `[${judge_formatNumber(interval[0])}, ${judge_formatNumber(interval[1])}]`;
+    const reaches = (limit, high) => Number.isNaN(effect) || (high ? effect >= limit : effect <= limit);
+    const effectAgainst = (limit, verb) => Number.isNaN(effect)
+        ? `the ${effectName} is undefined (a mean is 0)`
+        : `the ${effectName} ${judge_formatNumber(effect)} ${verb} ${judge_formatNumber(limit)}`;
+    if (s.direction !== 'decrease' && interval[0] > band && reaches(s.allowedIncrease, true)) {
+        const critical = s.critical && reaches(s.criticalIncrease, true);
+        return {
+            classification: 'High',
+            reason: `canary is higher: the ${level} of the shift lies above +${judge_formatNumber(band)} and ` +
+                `${effectAgainst(s.allowedIncrease, 'reaches')}${critical ? ' (critical)' : ''}`,
+            critical,
+            ...stats,
+        };
+    }
+    if (s.direction !== 'increase' && interval[1] < -band && reaches(s.allowedDecrease, false)) {
+        const critical = s.critical && reaches(s.criticalDecrease, false);
+        return {
+            classification: 'Low',
+            reason: `canary is lower: the ${level} of the shift lies below -${judge_formatNumber(band)} and ` +
+                `${effectAgainst(s.allowedDecrease, 'is at most')}${critical ? ' (critical)' : ''}`,
+            critical,
+            ...stats,
+        };
+    }
+    const side = s.direction === 'increase' ? 'higher' : s.direction === 'decrease' ? 'lower' : 'higher or lower';
+    return {
+        classification: 'Pass',
+        reason: `canary is not ${side} beyond the tolerance and allowed effect: shift ${judge_formatNumber(estimate)}, ` +
+            `${level}, ${effectName} ${judge_formatNumber(effect)}`,
+        critical: false,
+        ...stats,
+    };
+}
+function withoutNaNs(values, strategy) {
+    return strategy === 'remove'
+        ? values.filter((v) => !Number.isNaN(v))
+        : values.map((v) => (Number.isNaN(v) ? 0 : v));
+}
+function meanRatio(canary, baseline) {
+    const mean = (values) => values.reduce((sum, v) => sum + v, 0) / values.length;
+    const canaryMean = mean(canary);
+    const baselineMean = mean(baseline);
+    return canaryMean === 0 || baselineMean === 0 ? Number.NaN : canaryMean / baselineMean;
+}
+function judge_formatNumber(value) {
+    return Number.isFinite(value) ? String(Number(value.toPrecision(4))) : String(value);
+}
+// ------------------------------------------------------------------------------------------------ interval
+/**
+ * R's wilcox.test(x = experiment, y = control, conf.int = TRUE, exact = FALSE, correct = TRUE)$conf.int,
+ * which Kayenta's MannWhitney.scala ports. The ends are the roots in the shift d of
+ *   (U(d) - n1 n2 / 2 - sign(U(d) - n1 n2 / 2) / 2) / sigma(d) = +-z,   z = qnorm(1 - (1 - confidence) / 2),
+ * U(d) the Mann-Whitney count of (experiment - d, control) and sigma(d) its standard deviation with the ties
+ * counted at d, found by R's zeroin (Brent's method, as uniroot) to rootTolerance. When the statistic is
+ * already past the quantile at the smallest or largest difference, that difference is the end (R's rule for
+ * samples too small for the level).
+ *
+ * How this differs from hodgesLehmann's interval: that one counts the ties of the pooled samples once, while
+ * here they are recounted at each trial shift, where a value shared by both samples no longer ties (most of
+ * the zeros of an error-rate metric, say); and its ends are exact order statistics of the differences, while
+ * R's and Kayenta's stop within rootTolerance of them, on either side. Kayenta's verdicts depend on that: on
+ * zero-inflated metrics the interval collapses towards the difference 0 and the side the root finder stops on
+ * is what makes its "High Metric (Large Input)" test High. Near that tolerance the ends can even cross.
+ *
+ * Samples that are each a single value have the one difference as their interval, where R stops with an error
+ * (and Kayenta adds noise of relative size 1e-5 first).
+ */
+function rankSumShiftInterval(experiment, control, confidence = DEFAULT_CONFIDENCE, rootTolerance = ROOT_TOLERANCE) {
+    if (!(confidence > 0 && confidence < 1))
+        throw new RangeError(`confidence must be in (0, 1), got ${confidence}`);
+    if (!(rootTolerance > 0 && Number.isFinite(rootTolerance))) {
+        throw new RangeError(`rootTolerance must be a finite number > 0, got ${rootTolerance}`);
+    }
+    const xs = Float64Array.from(experiment).sort();
+    const ys = Float64Array.from(control).sort();
+    if (xs.length === 0 || ys.length === 0)
+        throw new RangeError('both samples need at least one value');
+    if (!xs.every(Number.isFinite) || !ys.every(Number.isFinite))
+        throw new RangeError('the samples must be finite');
+    return sortedShiftInterval(xs, ys, confidence, rootTolerance);
+}
+function sortedShiftInterval(xs, ys, confidence, tol) {
+    if (xs[0] === xs[xs.length - 1] && ys[0] === ys[ys.length - 1]) {
+        const d = xs[0] - ys[0];
+        return [d, d];
+    }
+    const muMin = xs[0] - ys[ys.length - 1];
+    const muMax = xs[xs.length - 1] - ys[0];
+    // As R and Kayenta: -qnorm(alpha/2), from the small tail, where 1 - alpha/2 would have rounded.
+    const z = -normalQuantile((1 - confidence) / 2);
+    const root = (quantile) => {
+        const fLower = wilcoxonDifference(xs, ys, muMin, quantile);
+        const fUpper = wilcoxonDifference(xs, ys, muMax, quantile);
+        if (fLower <= 0)
+            return muMin;
+        if (fUpper >= 0)
+            return muMax;
+        return zeroin(muMin, muMax, fLower, fUpper, (mu) => wilcoxonDifference(xs, ys, mu, quantile), tol);
+    };
+    return [root(z), root(-z)];
+}
+/**
+ * The Hodges-Lehmann median. Past the pairs hodgesLehmann holds in memory, Kayenta's own estimate: the root
+ * of the statistic at quantile 0, which falls among the shifts around the median where it is within half a
+ * pair of balance.
+ */
+function shiftEstimate(xs, ys, tol) {
+    if (distinctCount(xs) * distinctCount(ys) <= HODGES_LEHMANN_MAX_PAIRS) {
+        return hodgesLehmann({ values: xs }, { values: ys }).estimate;
+    }
+    const muMin = xs[0] - ys[ys.length - 1];
+    const muMax = xs[xs.length - 1] - ys[0];
+    const f = (mu) => wilcoxonDifference(xs, ys, mu, 0);
+    return zeroin(muMin, muMax, f(muMin), f(muMax), f, tol);
+}
+function distinctCount(sorted) {
+    let count = 0;
+    for (let i = 0; i < sorted.length; i++)
+        if (i === 0 || sorted[i] !== sorted[i - 1])
+            count++;
+    return count;
+}
+/**
+ * R's wdiff: the continuity-corrected, standardized Mann-Whitney statistic of (xs - mu, ys), less the
+ * quantile. One merge of the sorted samples; xs - mu stays sorted because rounding is monotone. Every sum is
+ * of half-integers, so it is exact and equals R's sum of ranks to the bit.
+ */
+function wilcoxonDifference(xs, ys, mu, quantile) {
+    const n1 = xs.length;
+    const n2 = ys.length;
+    let i = 0;
+    let j = 0;
+    let yBelow = 0;
+    let u1 = 0;
+    let ties = 0;
+    while (i < n1 || j < n2) {
+        const value = i < n1 && (j >= n2 || xs[i] - mu <= ys[j]) ? xs[i] - mu : ys[j];
+        let a = 0;
+        while (i < n1 && xs[i] - mu === value) {
+            a++;
+            i++;
+        }
+        let b = 0;
+        while (j < n2 && ys[j] === value) {
+            b++;
+            j++;
+        }
+        u1 += a * (yBelow + b / 2);
+        const t = a + b;
+        ties += t * t * t - t;
+        yBelow += b;
+    }
+    const dz = u1 - (n1 * n2) / 2;
+    const n = n1 + n2;
+    const sigma = Math.sqrt(((n1 * n2) / 12) * (n + 1 - ties / (n * (n - 1))));
+    if (sigma === 0)
+        throw new RangeError('cannot compute confidence interval when all observations are tied');
+    return (dz - Math.sign(dz) * 0.5) / sigma - quantile;
+}
+/**
+ * R's R_zeroin2 (src/library/stats/src/zeroin.c), which uniroot calls and Kayenta's BrentSolver.java ports
+ * constant for constant: a root of f in [ax, bx], given f(ax) and f(bx) of opposite signs. Kept step for
+ * step, because on a step function such as wdiff the point it stops at, within tol of the jump, is the answer
+ * R and Kayenta report.
+ */
+function zeroin(ax, bx, fa, fb, f, tol) {
+    let a = ax;
+    let b = bx;
+    let c = a;
+    let fc = fa;
+    if (fa === 0)
+        return a;
+    if (fb === 0)
+        return b;
+    for (let iteration = 0; iteration <= ZEROIN_MAX_ITERATIONS; iteration++) {
+        const previousStep = b - a;
+        if (Math.abs(fc) < Math.abs(fb)) {
+            // b becomes the best approximation, c the other side of the bracket.
+            a = b;
+            b = c;
+            c = a;
+            fa = fb;
+            fb = fc;
+            fc = fa;
+        }
+        const tolerance = 2 * DBL_EPSILON * Math.abs(b) + tol / 2;
+        let step = (c - b) / 2;
+        if (Math.abs(step) <= tolerance || fb === 0)
+            return b;
+        if (Math.abs(previousStep) >= tolerance && Math.abs(fa) > Math.abs(fb)) {
+            // Interpolation, kept only if it lands well inside [b, c] and shrinks faster than bisection.
+            const cb = c - b;
+            let p;
+            let q;
+            if (a === c) {
+                const t1 = fb / fa;
+                p = cb * t1;
+                q = 1 - t1;
+            }
+            else {
+                q = fa / fc;
+                const t1 = fb / fc;
+                const t2 = fb / fa;
+                p = t2 * (cb * q * (q - t1) - (b - a) * (t1 - 1));
+                q = (q - 1) * (t1 - 1) * (t2 - 1);
+            }
+            if (p > 0)
+                q = -q;
+            else
+                p = -p;
+            if (p < 0.75 * cb * q - Math.abs(tolerance * q) / 2 && p < Math.abs((previousStep * q) / 2))
+                step = p / q;
+        }
+        if (Math.abs(step) < tolerance)
+            step = step > 0 ? tolerance : -tolerance;
+        a = b;
+        fa = fb;
+        b += step;
+        fb = f(b);
+        if ((fb > 0 && fc > 0) || (fb < 0 && fc < 0)) {
+            c = a;
+            fc = fa;
+        }
+    }
+    return b;
+}
+
+;// CONCATENATED MODULE: ./src/canary/providers.ts
+/**
+ * Metric providers for canary-gate: where the canary's and the baseline's numbers come from. The judge sees
+ * only MetricProvider, so another backend (Datadog, CloudWatch) is one more function returning it.
+ *
+ * Two kinds of failure, kept apart on purpose: a ConfigurationError is the user's to fix (bad query, refused
+ * credentials, wrong URL, a query matching several series) and is never retried; a ProviderError means no
+ * answer could be had (network, timeout, 5xx after retries) and the caller counts it, never judging from it.
+ * Credentials and header values never appear in messages: anything echoed by a server is scrubbed.
+ */
+
+
+
+
+/** A failure to get an answer (connection refused, timeout, 5xx after retries): counted by the caller as a provider error, never a verdict. */
+class ProviderError extends Error {
+    kind;
+    attempts;
+    name = 'ProviderError';
+    constructor(message, kind, 
+    /** Requests sent, the first one included. */
+    attempts) {
+        super(message);
+        this.kind = kind;
+        this.attempts = attempts;
+    }
+}
+const DEFAULTS = { timeoutMs: 10_000, retries: 2, backoffMs: 500 };
+// A range query at Prometheus' 11,000-point cap is well under 1 MiB; more than this is a runaway query.
+const MAX_BODY_BYTES = 64 * 1024 * 1024;
+const providers_SNIPPET = 300;
+const LISTED_SERIES = 10;
+// Secrets shorter than this are not secrets, and scrubbing them would mangle every message.
+const MIN_SECRET = 4;
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const TLS_CODES = new Set([
+    'DEPTH_ZERO_SELF_SIGNED_CERT',
+    'SELF_SIGNED_CERT_IN_CHAIN',
+    'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+    'UNABLE_TO_GET_ISSUER_CERT',
+    'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+    'CERT_HAS_EXPIRED',
+    'CERT_NOT_YET_VALID',
+    'CERT_SIGNATURE_FAILURE',
+    'CERT_UNTRUSTED',
+    'CERT_REJECTED',
+    'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+/** The HTTP side shared by providers: auth, TLS, timeout, retries with backoff, and scrubbing of secrets. */
+class Transport {
+    where;
+    origin;
+    headers;
+    secrets;
+    agent;
+    timeoutMs;
+    retries;
+    backoffMs;
+    credentials;
+    constructor(options, where, url) {
+        this.where = where;
+        this.timeoutMs = positive(options.timeoutMs ?? DEFAULTS.timeoutMs, 'timeoutMs', where);
+        this.retries = options.retries ?? DEFAULTS.retries;
+        if (!Number.isInteger(this.retries) || this.retries < 0)
+            throw new errors/* ConfigurationError */.j1(`retries must be a whole number >= 0, got ${options.retries}`, where);
+        this.backoffMs = options.backoffMs ?? DEFAULTS.backoffMs;
+        if (!Number.isFinite(this.backoffMs) || this.backoffMs < 0)
+            throw new errors/* ConfigurationError */.j1(`backoffMs must be a number >= 0, got ${options.backoffMs}`, where);
+        const headers = {};
+        const secrets = [];
+        for (const [name, value] of Object.entries(options.headers ?? {})) {
+            if (!HEADER_NAME.test(name))
+                throw new errors/* ConfigurationError */.j1(`"${name}" is not a valid header name`, where);
+            if (typeof value !== 'string' || /[\r\n\0]/.test(value))
+                throw new errors/* ConfigurationError */.j1(`the value of header "${name}" must be one line of text`, where);
+            headers[name.toLowerCase()] = value;
+            secrets.push(value);
+        }
+        const given = [
+            options.bearerToken !== undefined && 'bearerToken',
+            options.basicAuth !== undefined && 'basicAuth',
+            'authorization' in headers && 'an Authorization header',
+        ].filter((x) => typeof x === 'string');
+        if (given.length > 1)
+            throw new errors/* ConfigurationError */.j1(`give only one of ${given.join(' and ')}`, where);
+        if (options.bearerToken !== undefined) {
+            // An unset secret in a workflow arrives as an empty string, which would otherwise look like a refusal.
+            if (!options.bearerToken.trim())
+                throw new errors/* ConfigurationError */.j1('bearerToken is empty; is the secret set?', where);
+            headers.authorization = `Bearer ${options.bearerToken}`;
+            secrets.push(options.bearerToken, headers.authorization);
+            this.credentials = 'bearer token';
+        }
+        else if (options.basicAuth !== undefined) {
+            const { username, password } = options.basicAuth;
+            if (!username || password === undefined || password === '')
+                throw new errors/* ConfigurationError */.j1('basicAuth needs a username and a password; is the secret set?', where);
+            const encoded = Buffer.from(`${username}:${password}`).toString('base64');
+            headers.authorization = `Basic ${encoded}`;
+            secrets.push(password, encoded);
+            this.credentials = 'basic-auth credentials';
+        }
+        else if (url.username || url.password) {
+            this.credentials = 'basic-auth credentials';
+        }
+        else if (Object.keys(headers).length > 0) {
+            this.credentials = 'headers';
+        }
+        if (url.password)
+            secrets.push(url.password, providers_safeDecode(url.password));
+        this.headers = headers;
+        this.secrets = [...new Set(secrets.filter((s) => s.length >= MIN_SECRET))].sort((a, b) => b.length - a.length);
+        if (options.tls && url.protocol === 'https:') {
+            let ca;
+            if (options.tls.caFile) {
+                try {
+                    ca = (0,external_node_fs_.readFileSync)(options.tls.caFile);
+                }
+                catch (e) {
+                    throw new errors/* ConfigurationError */.j1(`cannot read the CA file ${options.tls.caFile}: ${e.code ?? e.message}`, where);
+                }
+            }
+            this.agent = new (external_node_https_default()).Agent({ ca, rejectUnauthorized: !options.tls.insecureSkipVerify });
+        }
+        // Neither credentials in the URL nor its query string (API keys live there) belong in messages.
+        this.origin = `${url.origin}${url.pathname.replace(/\/$/, '')}`;
+    }
+    scrub(text) {
+        for (const secret of this.secrets)
+            text = text.split(secret).join('***');
+        return text;
+    }
+    /** One line of a response body for a message, scrubbed. */
+    snippet(body) {
+        const line = this.scrub(body.replace(/\s+/g, ' ').trim());
+        return line.length > providers_SNIPPET ? `${line.slice(0, providers_SNIPPET)}…` : line;
+    }
+    /**
+     * The first reply that is not worth retrying. Network failures, timeouts, 429 and 5xx are retried with
+     * exponential backoff; when attempts run out they become a ProviderError.
+     */
+    async send(url, method, body, query, serverError) {
+        const attempts = this.retries + 1;
+        for (let i = 0;; i++) {
+            const outcome = await this.attempt(url, method, body);
+            let kind;
+            let detail;
+            if ('reply' in outcome) {
+                const { status } = outcome.reply;
+                if (status !== 429 && status < 500)
+                    return outcome.reply;
+                kind = 'server';
+                detail = serverError(outcome.reply);
+            }
+            else {
+                kind = outcome.failure;
+                detail = outcome.detail;
+            }
+            if (i + 1 >= attempts) {
+                const tries = attempts === 1 ? '1 attempt' : `${attempts} attempts`;
+                throw new ProviderError(`${this.where}: ${describe(query, this.origin)} failed after ${tries}: ${detail}`, kind, attempts);
+            }
+            await new Promise((resolve) => setTimeout(resolve, this.backoffMs * 2 ** i));
+        }
+    }
+    attempt(url, method, body) {
+        return new Promise((resolve, reject) => {
+            const signal = AbortSignal.timeout(this.timeoutMs);
+            const headers = { accept: 'application/json', ...this.headers };
+            if (body !== undefined) {
+                headers['content-type'] = 'application/x-www-form-urlencoded';
+                headers['content-length'] = String(Buffer.byteLength(body));
+            }
+            let oversize = false;
+            const fail = (e) => {
+                if (oversize) {
+                    reject(new errors/* ConfigurationError */.j1(`the response from ${this.origin} is larger than ${MAX_BODY_BYTES / 1024 / 1024} MiB; narrow the query or use a coarser step`, this.where));
+                }
+                else if (signal.aborted) {
+                    resolve({ failure: 'timeout', detail: `no complete answer within ${this.timeoutMs} ms` });
+                }
+                else if (e.code && TLS_CODES.has(e.code)) {
+                    reject(new errors/* ConfigurationError */.j1(`TLS verification of ${url.host} failed (${e.code}); give the CA that signed its certificate (tls caFile) or, for a test server only, skip verification`, this.where));
+                }
+                else {
+                    // Node's message names the address ("connect ECONNREFUSED 127.0.0.1:9090"); an AggregateError from
+                    // trying IPv4 and IPv6 has only a code.
+                    resolve({ failure: 'network', detail: this.scrub(e.message || e.code || String(e)) });
+                }
+            };
+            const transport = url.protocol === 'https:' ? (external_node_https_default()) : (external_node_http_default());
+            const request = transport.request(url, { method, headers, agent: this.agent, signal }, (response) => {
+                const chunks = [];
+                let size = 0;
+                response.on('data', (chunk) => {
+                    size += chunk.length;
+                    if (size > MAX_BODY_BYTES) {
+                        oversize = true;
+                        request.destroy();
+                    }
+                    else {
+                        chunks.push(chunk);
+                    }
+                });
+                response.on('error', fail);
+                response.on('close', () => {
+                    if (!response.complete)
+                        return fail(new Error('the connection closed mid-response'));
+                    resolve({
+                        reply: { status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') },
+                    });
+                });
+            });
+            request.on('error', fail);
+            request.end(body);
+        });
+    }
+    /** The ConfigurationError for a reply the caller could not use: auth, a wrong URL, anything else 4xx. */
+    refusal(reply, query) {
+        const about = describe(query, this.origin);
+        if (reply.status === 401 || reply.status === 403) {
+            const hint = this.credentials
+                ? `check the ${this.credentials}`
+                : 'none were sent; give a bearer token, basic auth or headers';
+            return new errors/* ConfigurationError */.j1(`${about}: the server refused the credentials (HTTP ${reply.status}); ${hint}`, this.where);
+        }
+        if (reply.status === 404) {
+            return new errors/* ConfigurationError */.j1(`${about}: HTTP 404 Not Found; check the url`, this.where);
+        }
+        const text = this.snippet(reply.body);
+        return new errors/* ConfigurationError */.j1(`${about}: HTTP ${reply.status}${text ? `: ${text}` : ''}`, this.where);
+    }
+}
+/** PromQL is full of double quotes: backticks keep a query readable in a message. */
+function quote(query) {
+    return `\`${query}\``;
+}
+function describe(query, origin) {
+    return `query ${quote(query)} (${origin})`;
+}
+function positive(value, name, where) {
+    if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value))
+        throw new errors/* ConfigurationError */.j1(`${name} must be a positive number, got ${value}`, where);
+    return value;
+}
+function parseUrl(raw, name, where) {
+    let url;
+    try {
+        url = new URL(raw);
+    }
+    catch {
+        throw new errors/* ConfigurationError */.j1(`${name} ${JSON.stringify(hideUserInfo(raw))} is not a URL`, where);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+        throw new errors/* ConfigurationError */.j1(`${name} must be http:// or https://, got ${url.protocol}`, where);
+    return url;
+}
+function providers_safeDecode(text) {
+    try {
+        return decodeURIComponent(text);
+    }
+    catch {
+        return text;
+    }
+}
+function hideUserInfo(raw) {
+    return raw.replace(/\/\/[^/@]*@/, '//***@');
+}
+function providers_seconds(date, name) {
+    const ms = date instanceof Date ? date.getTime() : Number.NaN;
+    if (!Number.isFinite(ms))
+        throw new errors/* ConfigurationError */.j1(`${name} is not a valid time`);
+    return ms / 1000;
+}
+function checkWindow(start, end, stepSeconds) {
+    const from = providers_seconds(start, 'the range start');
+    const to = providers_seconds(end, 'the range end');
+    if (from > to)
+        throw new errors/* ConfigurationError */.j1(`the range starts after it ends (${start.toISOString()} > ${end.toISOString()})`);
+    if (!(stepSeconds > 0) || !Number.isFinite(stepSeconds))
+        throw new errors/* ConfigurationError */.j1(`the step must be a positive number of seconds, got ${stepSeconds}`);
+    return [from, to];
+}
+/** Prometheus' text for special values; anything else is a decimal number. */
+function parseValue(raw) {
+    if (typeof raw === 'number')
+        return raw;
+    if (typeof raw !== 'string')
+        return Number.NaN;
+    switch (raw.trim()) {
+        case 'NaN':
+            return Number.NaN;
+        case '+Inf':
+        case 'Inf':
+        case 'Infinity':
+            return Number.POSITIVE_INFINITY;
+        case '-Inf':
+        case '-Infinity':
+            return Number.NEGATIVE_INFINITY;
+    }
+    // Number('') is 0 and Number(' ') too: neither is a value.
+    return raw.trim() === '' ? Number.NaN : Number(raw);
+}
+function isNumeric(raw) {
+    if (typeof raw === 'number')
+        return true;
+    if (typeof raw !== 'string')
+        return false;
+    return /^\s*(?:[+-]?(?:Inf|Infinity)|NaN)\s*$/.test(raw) || !Number.isNaN(parseValue(raw));
+}
+// ---------------------------------------------------------------------------------------------------------
+// Prometheus
+/** Prometheus' HTTP API (/api/v1/query and /api/v1/query_range), or anything speaking it (Thanos, Mimir, VictoriaMetrics). */
+function prometheusProvider(options) {
+    const where = 'prometheus';
+    const base = parseUrl(options.url, 'url', where);
+    // A path prefix (https://host/prometheus) is kept: the API lives under it.
+    if (!base.pathname.endsWith('/'))
+        base.pathname += '/';
+    base.search = '';
+    base.hash = '';
+    const transport = new Transport(options, where, base);
+    async function call(endpoint, params, query) {
+        // POST keeps long queries clear of URL length limits and out of proxies' access logs.
+        const body = new URLSearchParams({ query, ...params }).toString();
+        const reply = await transport.send(new URL(endpoint, base), 'POST', body, query, (r) => serverError(r, transport));
+        const envelope = parseEnvelope(reply, transport, query);
+        if (reply.status === 400 || reply.status === 422) {
+            const reason = envelope?.error ? transport.scrub(errorText(envelope)) : transport.snippet(reply.body);
+            throw new errors/* ConfigurationError */.j1(`the query ${quote(query)} was rejected: ${reason}`, where);
+        }
+        if (reply.status < 200 || reply.status >= 300)
+            throw transport.refusal(reply, query);
+        if (envelope?.status !== 'success') {
+            const reason = envelope?.error
+                ? transport.scrub(errorText(envelope))
+                : `status ${JSON.stringify(envelope?.status)}`;
+            throw new errors/* ConfigurationError */.j1(`the query ${quote(query)} was rejected: ${reason}`, where);
+        }
+        const data = envelope.data;
+        if (!data || typeof data !== 'object' || !Array.isArray(data.result))
+            throw notPrometheus(transport, query, 'it has no data.result');
+        return data;
+    }
+    return {
+        name: 'prometheus',
+        async instant(query, at) {
+            const params = {};
+            if (at !== undefined)
+                params.time = String(providers_seconds(at, 'the query time'));
+            const data = await call('api/v1/query', params, query);
+            switch (data.resultType) {
+                case 'scalar':
+                    return { kind: 'value', sample: pair(data.result, transport, query) };
+                case 'vector': {
+                    if (data.result.length === 0)
+                        return noData(query, `no series${at ? ` at ${at.toISOString()}` : ''}`);
+                    const one = single(data.result, query);
+                    if (one.value === undefined) {
+                        const why = one.histogram
+                            ? 'is a native histogram; query a number from it, e.g. histogram_quantile(0.95, ...)'
+                            : 'has no value';
+                        throw new errors/* ConfigurationError */.j1(`the query ${quote(query)} ${why}`, where);
+                    }
+                    return { kind: 'value', sample: pair(one.value, transport, query), series: one.metric ?? {} };
+                }
+                case 'matrix':
+                    throw new errors/* ConfigurationError */.j1(`the query ${quote(query)} returns a range vector, not a number; wrap it in a function such as rate(), avg_over_time() or quantile_over_time()`, where);
+                case 'string':
+                    throw new errors/* ConfigurationError */.j1(`the query ${quote(query)} returns a string, not a number`, where);
+                default:
+                    throw notPrometheus(transport, query, `unknown resultType ${JSON.stringify(data.resultType)}`);
+            }
+        },
+        async range(query, start, end, stepSeconds) {
+            const [from, to] = checkWindow(start, end, stepSeconds);
+            const data = await call('api/v1/query_range', { start: String(from), end: String(to), step: String(stepSeconds) }, query);
+            if (data.resultType !== 'matrix')
+                throw notPrometheus(transport, query, `a range query answered resultType ${JSON.stringify(data.resultType)}`);
+            const window = `between ${start.toISOString()} and ${end.toISOString()}`;
+            if (data.result.length === 0)
+                return noData(query, `no series ${window}`);
+            const one = single(data.result, query);
+            if (!Array.isArray(one.values) || one.values.length === 0) {
+                if (one.histograms)
+                    throw new errors/* ConfigurationError */.j1(`the query ${quote(query)} is a native histogram; query a number from it, e.g. histogram_quantile(0.95, ...)`, where);
+                return noData(query, `no points ${window}`);
+            }
+            const samples = one.values.map((p) => pair(p, transport, query));
+            return { kind: 'samples', samples, series: one.metric ?? {} };
+        },
+    };
+}
+function noData(query, what) {
+    return { kind: 'no-data', reason: `the query ${quote(query)} returned ${what}` };
+}
+function parseEnvelope(reply, transport, query) {
+    try {
+        return JSON.parse(reply.body);
+    }
+    catch {
+        // Only a success must be JSON; an error page from a proxy in front is reported by its status.
+        if (reply.status >= 200 && reply.status < 300)
+            throw notPrometheus(transport, query, 'the response is not JSON');
+        return undefined;
+    }
+}
+function errorText(envelope) {
+    return envelope.errorType ? `${envelope.errorType}: ${envelope.error}` : String(envelope.error);
+}
+function serverError(reply, transport) {
+    let envelope;
+    try {
+        envelope = JSON.parse(reply.body);
+    }
+    catch { }
+    const text = envelope?.error ? transport.scrub(errorText(envelope)) : transport.snippet(reply.body);
+    return `HTTP ${reply.status}${text ? `: ${text}` : ''}`;
+}
+function notPrometheus(transport, query, why) {
+    return new errors/* ConfigurationError */.j1(`${describe(query, transport.origin)}: not a Prometheus API answer (${why}); is the url a Prometheus server?`, transport.where);
+}
+function pair(raw, transport, query) {
+    if (!Array.isArray(raw) || raw.length !== 2 || typeof raw[0] !== 'number' || !isNumeric(raw[1]))
+        throw notPrometheus(transport, query, `a sample is ${JSON.stringify(raw)?.slice(0, 80)}`);
+    return { t: raw[0], v: parseValue(raw[1]) };
+}
+/** The only series of a result, or an error that lists them and says how to get one. */
+function single(result, query) {
+    if (result.length === 1)
+        return result[0];
+    const labelSets = result.map((s) => s?.metric ?? {});
+    const names = new Set(labelSets.flatMap((l) => Object.keys(l)));
+    const varying = [...names].filter((n) => n !== '__name__' && new Set(labelSets.map((l) => l[n])).size > 1);
+    const listed = labelSets.slice(0, LISTED_SERIES).map(formatLabels).join(', ');
+    const more = labelSets.length > LISTED_SERIES ? ` and ${labelSets.length - LISTED_SERIES} more` : '';
+    const example = varying.length > 0 ? `sum without (${varying.join(', ')}) (...)` : 'sum(...)';
+    throw new errors/* ConfigurationError */.j1(`the query ${quote(query)} returned ${result.length} series where one is expected: ${listed}${more}; aggregate them into one (e.g. ${example} or avg(...)) or narrow the selector with label matchers`, 'prometheus');
+}
+/** As Prometheus prints a series: `name{label="value", ...}`. */
+function formatLabels(labels) {
+    const { __name__: name = '', ...rest } = labels;
+    const pairs = Object.entries(rest).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+    return `${name}{${pairs.join(', ')}}`;
+}
+// ---------------------------------------------------------------------------------------------------------
+// HTTP JSON
+const PLACEHOLDER = /\{\{\s*(\w+)\s*\}\}/g;
+const PLACEHOLDERS = ['query', 'time', 'start', 'end', 'step'];
+/**
+ * A generic JSON endpoint: GET the url with {{query}} (and {{time}} for an instant, {{start}}, {{end}},
+ * {{step}} for a range, in unix seconds) substituted URL-encoded, then read the number at valuePath, or the
+ * points at samplesPath. A null on the way, or an array index past the end, is no data; a missing key is a
+ * mistake in the path.
+ */
+function httpJsonProvider(options) {
+    const where = 'http-json';
+    const template = options.url;
+    if (typeof template !== 'string' || !/\{\{\s*query\s*\}\}/.test(template))
+        throw new errors/* ConfigurationError */.j1('url must contain {{query}}, where the query goes', where);
+    for (const [, name] of template.matchAll(PLACEHOLDER)) {
+        if (!PLACEHOLDERS.includes(name))
+            throw new errors/* ConfigurationError */.j1(`unknown placeholder {{${name}}} in url; the placeholders are ${PLACEHOLDERS.map((p) => `{{${p}}}`).join(', ')}`, where);
+    }
+    const transport = new Transport(options, where, parseUrl(template.replace(PLACEHOLDER, '0'), 'url', where));
+    const valuePath = parsePath(options.valuePath, 'valuePath', where);
+    const samplesPath = options.samplesPath === undefined ? undefined : parsePath(options.samplesPath, 'samplesPath', where);
+    const timeKey = options.timeKey ?? 't';
+    const valueKey = options.valueKey ?? 'v';
+    async function get(query, values) {
+        const all = { ...values, query };
+        const url = parseUrl(template.replace(PLACEHOLDER, (_, name) => encodeURIComponent(all[name] ?? '')), 'url', where);
+        const reply = await transport.send(url, 'GET', undefined, query, (r) => {
+            const text = transport.snippet(r.body);
+            return `HTTP ${r.status}${text ? `: ${text}` : ''}`;
+        });
+        if (reply.status === 400 || reply.status === 422) {
+            const text = transport.snippet(reply.body);
+            throw new errors/* ConfigurationError */.j1(`the endpoint rejected the query ${quote(query)} (HTTP ${reply.status})${text ? `: ${text}` : ''}`, where);
+        }
+        if (reply.status < 200 || reply.status >= 300)
+            throw transport.refusal(reply, query);
+        try {
+            return JSON.parse(reply.body);
+        }
+        catch {
+            throw new errors/* ConfigurationError */.j1(`${describe(query, transport.origin)}: the response is not JSON: ${transport.snippet(reply.body)}`, where);
+        }
+    }
+    /** `fallbackT` is the time of a bare value; a range point without a time is a mistake. */
+    function sample(raw, fallbackT, path, query) {
+        const bad = (why) => new errors/* ConfigurationError */.j1(`the query ${quote(query)}: the value at ${path} ${why}`, where);
+        let t = fallbackT;
+        let v = raw;
+        if (Array.isArray(raw)) {
+            if (raw.length !== 2)
+                throw bad('is an array but not a [time, value] pair');
+            [t, v] = raw;
+        }
+        else if (raw !== null && typeof raw === 'object') {
+            const obj = raw;
+            if (!(valueKey in obj))
+                throw bad(`has no "${valueKey}" key (valueKey)`);
+            v = obj[valueKey];
+            if (timeKey in obj)
+                t = obj[timeKey];
+        }
+        if (t === undefined)
+            throw bad(`has no time; give [time, value] pairs or objects with "${timeKey}" and "${valueKey}"`);
+        if (!isNumeric(v))
+            throw bad(`is ${JSON.stringify(v)?.slice(0, 80)}, not a number`);
+        const time = parseTime(t);
+        if (time === undefined)
+            throw bad(`has the time ${JSON.stringify(t)?.slice(0, 80)}, neither unix seconds nor a date`);
+        return { t: time, v: parseValue(v) };
+    }
+    return {
+        name: 'http-json',
+        async instant(query, at) {
+            const t = at ? providers_seconds(at, 'the query time') : Date.now() / 1000;
+            const body = await get(query, { time: String(t) });
+            const found = resolvePath(body, valuePath, options.valuePath, where);
+            if ('missing' in found)
+                return noData(query, `nothing at ${options.valuePath} (${found.missing})`);
+            return { kind: 'value', sample: sample(found.value, t, options.valuePath, query) };
+        },
+        async range(query, start, end, stepSeconds) {
+            if (!samplesPath || options.samplesPath === undefined)
+                throw new errors/* ConfigurationError */.j1('range queries need samplesPath, the path to the array of points', where);
+            const [from, to] = checkWindow(start, end, stepSeconds);
+            const body = await get(query, { start: String(from), end: String(to), step: String(stepSeconds) });
+            const path = options.samplesPath;
+            const found = resolvePath(body, samplesPath, path, where);
+            if ('missing' in found)
+                return noData(query, `nothing at ${path} (${found.missing})`);
+            if (!Array.isArray(found.value))
+                throw new errors/* ConfigurationError */.j1(`the value at ${path} is not an array of points`, where);
+            if (found.value.length === 0)
+                return noData(query, `no points at ${path}`);
+            const samples = found.value.map((p, i) => sample(p, undefined, `${path}[${i}]`, query));
+            samples.sort((a, b) => a.t - b.t);
+            return { kind: 'samples', samples };
+        },
+    };
+}
+function parseTime(raw) {
+    if (typeof raw === 'number')
+        return Number.isFinite(raw) ? raw : undefined;
+    if (typeof raw !== 'string' || raw.trim() === '')
+        return undefined;
+    const n = Number(raw);
+    if (Number.isFinite(n))
+        return n;
+    const ms = Date.parse(raw);
+    return Number.isFinite(ms) ? ms / 1000 : undefined;
+}
+/** `data.value`, `results[0].v`, `data["a.b"]`; a leading `$` is the whole body, as in JSONPath. */
+function parsePath(source, name, where) {
+    if (typeof source !== 'string' || source.trim() === '')
+        throw new errors/* ConfigurationError */.j1(`${name} is empty; give a path such as data.value, or $ for the whole body`, where);
+    let rest = source.trim();
+    if (rest.startsWith('$'))
+        rest = rest.slice(1);
+    const steps = [];
+    const token = /^(?:(^|\.)([A-Za-z_$][\w$-]*)|\[(\d+)\]|\["((?:[^"\\]|\\.)*)"\]|\['([^']*)'\])/;
+    while (rest.length > 0) {
+        const m = token.exec(rest);
+        if (!m || (m[1] === '' && steps.length > 0 && m[2] !== undefined))
+            throw new errors/* ConfigurationError */.j1(`cannot read ${name} ${JSON.stringify(source)} at ${JSON.stringify(rest)}; write e.g. data.value or results[0].v`, where);
+        if (m[2] !== undefined)
+            steps.push({ key: m[2] });
+        else if (m[3] !== undefined)
+            steps.push({ index: Number(m[3]) });
+        else if (m[4] !== undefined)
+            steps.push({ key: JSON.parse(`"${m[4]}"`) });
+        else
+            steps.push({ key: m[5] });
+        rest = rest.slice(m[0].length);
+    }
+    return steps;
+}
+function resolvePath(body, steps, source, where) {
+    let value = body;
+    let at = '$';
+    for (const step of steps) {
+        if (value === null || value === undefined)
+            return { missing: `${at} is null` };
+        if ('index' in step) {
+            if (!Array.isArray(value))
+                throw new errors/* ConfigurationError */.j1(`${source}: ${at} is ${kindOf(value)}, not an array`, where);
+            if (step.index >= value.length)
+                return { missing: `${at} has ${value.length} items` };
+            value = value[step.index];
+            at += `[${step.index}]`;
+        }
+        else {
+            if (typeof value !== 'object' || Array.isArray(value))
+                throw new errors/* ConfigurationError */.j1(`${source}: ${at} is ${kindOf(value)}, not an object`, where);
+            if (!Object.hasOwn(value, step.key)) {
+                const keys = Object.keys(value);
+                const list = keys.length === 0 ? 'none' : keys.slice(0, 10).join(', ') + (keys.length > 10 ? ', …' : '');
+                throw new errors/* ConfigurationError */.j1(`${source}: ${at} has no key "${step.key}" (its keys: ${list})`, where);
+            }
+            value = value[step.key];
+            at += `.${step.key}`;
+        }
+    }
+    if (value === null || value === undefined)
+        return { missing: `${at} is null` };
+    return { value };
+}
+function kindOf(value) {
+    return Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
+;// CONCATENATED MODULE: ./src/canary/scorer.ts
+/**
+ * The canary's score from its metrics' classifications, as Kayenta's WeightedSumScorer computes it:
+ *
+ * - each group scores the share of its metrics that pass, in percent. Only Pass, High, Low and
+ *   NodataFailMetric count: Nodata and Error metrics are left out of the denominator, and a group with none
+ *   of the four has no data (its reported score is 0);
+ * - the summary is the sum of group score * weight / 100. Weights are percentages, used as given, not
+ *   normalised: groups without one share what the given weights leave of 100 (so with none, all groups weigh
+ *   equally), and a group without data counts as a full 100, so missing data neither helps nor hurts the
+ *   others. The sum is rounded half up to two decimals;
+ * - the score is 0 when any critical metric is not Pass (a critical Nodata included), or when half or more of
+ *   the metrics are Nodata.
+ */
+/** Percent of Nodata metrics at which Kayenta fails the canary whatever the groups score. */
+const NODATA_THRESHOLD = 50;
+const COUNTED = new Set(['Pass', 'High', 'Low', 'NodataFailMetric']);
+/** Kayenta's weighted-sum score of the classified metrics; weights by group name, in percent. */
+function score(metrics, weights = {}) {
+    let weightSum = 0;
+    for (const [group, weight] of Object.entries(weights)) {
+        if (!(weight >= 0 && Number.isFinite(weight))) {
+            throw new RangeError(`the weight of group ${group} must be a finite number >= 0, got ${weight}`);
+        }
+        weightSum += weight;
+    }
+    // Kayenta would hand the unweighted groups a negative share; a configuration that says more than 100% is a
+    // mistake better reported than scored.
+    if (weightSum > 100 + 1e-9)
+        throw new RangeError(`group weights add up to ${weightSum}, more than 100`);
+    const groups = new Map();
+    for (const metric of metrics) {
+        const group = groups.get(metric.group) ?? { passed: 0, total: 0 };
+        groups.set(metric.group, group);
+        if (COUNTED.has(metric.classification))
+            group.total++;
+        if (metric.classification === 'Pass')
+            group.passed++;
+    }
+    const unweighted = [...groups.keys()].filter((name) => !Object.hasOwn(weights, name)).length;
+    const sharedWeight = unweighted > 0 ? (100 - weightSum) / unweighted : 0;
+    const groupScores = [...groups].map(([name, { passed, total }]) => ({
+        name,
+        weight: Object.hasOwn(weights, name) ? weights[name] : sharedWeight,
+        score: total === 0 ? 0 : (passed / total) * 100,
+        passed,
+        total,
+        noData: total === 0,
+    }));
+    const criticalFailed = metrics.filter((m) => m.critical && m.classification !== 'Pass').map((m) => m.name);
+    if (criticalFailed.length > 0) {
+        return {
+            score: 0,
+            groups: groupScores,
+            criticalFailed,
+            reason: `critical metric(s) did not pass: ${criticalFailed.join(', ')}`,
+        };
+    }
+    const nodata = metrics.filter((m) => m.classification === 'Nodata').length;
+    if (metrics.length > 0 && (nodata / metrics.length) * 100 >= NODATA_THRESHOLD) {
+        return {
+            score: 0,
+            groups: groupScores,
+            criticalFailed,
+            reason: `${nodata} of ${metrics.length} metrics had no data (${NODATA_THRESHOLD}% or more)`,
+        };
+    }
+    let sum = 0;
+    for (const group of groupScores)
+        sum += ((group.noData ? 100 : group.score) * group.weight) / 100;
+    return { score: roundHalfUp(sum, 2), groups: groupScores, criticalFailed };
+}
+/**
+ * Commons Math's MathUtils.round(x, scale): half up on the shortest decimal that reads back as x, so 33.335
+ * rounds to 33.34 though the double is a hair below it, where x * 100 rounding would say 33.33.
+ */
+function roundHalfUp(x, decimals) {
+    const text = Math.abs(x).toString();
+    // Exponent notation only below 1e-6 or at 1e21 and above, where two decimals round to 0 or change nothing.
+    if (text.includes('e'))
+        return Math.abs(x) < 1 ? 0 : x;
+    const [whole, fraction = ''] = text.split('.');
+    if (fraction.length <= decimals)
+        return x;
+    const kept = BigInt(whole + fraction.slice(0, decimals)) + (fraction.charCodeAt(decimals) >= 53 ? 1n : 0n);
+    const digits = kept.toString().padStart(decimals + 1, '0');
+    const rounded = Number(`${digits.slice(0, -decimals)}.${digits.slice(-decimals)}`);
+    return x < 0 ? -rounded : rounded;
+}
+
+;// CONCATENATED MODULE: ./src/canary/analysis.ts
+
+
+
+
+const realClock = {
+    now: () => new Date(),
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+const median = (xs) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length === 0
+        ? Number.NaN
+        : s.length % 2
+            ? s[(s.length - 1) / 2]
+            : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+async function runAnalysis(config, provider, settings, logger, clock = realClock) {
+    const iterations = [];
+    const results = new Map(config.metrics.map((m) => [
+        m.name,
+        {
+            name: m.name,
+            kind: m.kind,
+            group: m.group,
+            critical: m.critical,
+            dryRun: m.dryRun,
+            queries: { canary: queryFor(m, 'canary', config), baseline: queryFor(m, 'baseline', config) },
+            verdict: 'inconclusive',
+            reason: 'not measured',
+            counts: { pass: 0, fail: 0, inconclusive: 0, error: 0 },
+        },
+    ]));
+    const consecutiveErrors = new Map();
+    let streak = 0;
+    let stoppedEarly;
+    const totals = { fail: 0, inconclusive: 0 };
+    for (let index = 1; index <= settings.iterations && !stoppedEarly; index++) {
+        if (index > 1)
+            await clock.sleep(settings.intervalMs);
+        const now = clock.now();
+        const measurements = [];
+        for (const metric of config.metrics) {
+            const m = await analysis_measure(metric, config, provider, settings, now);
+            measurements.push(m);
+            const result = results.get(metric.name);
+            result.counts[m.verdict]++;
+            // The result is the latest judgement; an error keeps the previous one.
+            if (m.verdict !== 'error' || !result.last)
+                [result.verdict, result.reason, result.last] = [m.verdict, m.reason, m];
+            const errors = m.verdict === 'error' ? (consecutiveErrors.get(metric.name) ?? 0) + 1 : 0;
+            consecutiveErrors.set(metric.name, errors);
+            if (metric.dryRun)
+                continue;
+            if (m.verdict === 'fail')
+                totals.fail++;
+            if (m.verdict === 'inconclusive')
+                totals.inconclusive++;
+            if (errors > settings.errorLimit) {
+                stoppedEarly = {
+                    why: `${metric.name}: the metrics provider failed ${errors} times in a row (error-limit ${settings.errorLimit}): ${m.reason}`,
+                    decision: 'inconclusive',
+                };
+            }
+        }
+        iterations.push({ index, at: now.toISOString(), measurements });
+        logger.info(`iteration ${index}/${settings.iterations}: ${measurements.map((m) => `${m.metric} ${m.verdict}`).join(', ')}`);
+        if (stoppedEarly)
+            break;
+        if (totals.fail > settings.failureLimit) {
+            stoppedEarly = {
+                why: `${totals.fail} failed measurement(s), more than failure-limit ${settings.failureLimit}`,
+                decision: 'rollback',
+            };
+        }
+        else if (settings.inconclusiveLimit !== undefined && totals.inconclusive > settings.inconclusiveLimit) {
+            stoppedEarly = {
+                why: `${totals.inconclusive} inconclusive measurement(s), more than inconclusive-limit ${settings.inconclusiveLimit}`,
+                decision: 'inconclusive',
+            };
+        }
+        const gated = measurements.filter((m) => !results.get(m.metric).dryRun);
+        streak = gated.every((m) => m.verdict === 'pass') ? streak + 1 : 0;
+        if (!stoppedEarly &&
+            settings.consecutiveSuccesses > 0 &&
+            streak >= settings.consecutiveSuccesses &&
+            index < settings.iterations) {
+            stoppedEarly = { why: `every metric passed ${streak} iterations in a row`, decision: 'promote' };
+        }
+    }
+    const metrics = [...results.values()];
+    const gated = metrics.filter((m) => !m.dryRun);
+    const scoring = score(gated.map((m) => ({
+        name: m.name,
+        group: m.group,
+        critical: m.critical,
+        classification: classificationOf(m),
+    })), Object.keys(config.groups).length > 0 ? config.groups : undefined);
+    const decided = decide(gated, scoring, settings, stoppedEarly);
+    return {
+        ...decided,
+        score: scoring.score,
+        scoring,
+        iterations,
+        metrics,
+        ...(stoppedEarly ? { stoppedEarly: stoppedEarly.why } : {}),
+    };
+}
+/** What the scorer sees of a metric's result. */
+function classificationOf(m) {
+    if (m.verdict === 'pass')
+        return 'Pass';
+    if (m.verdict === 'fail')
+        return m.last?.classification === 'Low' ? 'Low' : 'High';
+    return m.verdict === 'error' ? 'Error' : 'Nodata';
+}
+function decide(gated, scoring, settings, stoppedEarly) {
+    const critical = gated.filter((m) => m.critical && m.verdict === 'fail');
+    if (critical.length > 0)
+        return {
+            decision: 'rollback',
+            reason: `critical metric failed: ${critical.map((m) => `${m.name} (${m.reason})`).join('; ')}`,
+        };
+    if (stoppedEarly?.decision === 'rollback')
+        return { decision: 'rollback', reason: stoppedEarly.why };
+    if (stoppedEarly?.decision === 'inconclusive')
+        return { decision: 'inconclusive', reason: stoppedEarly.why };
+    const unjudged = gated.filter((m) => m.verdict === 'inconclusive' || m.verdict === 'error');
+    const failed = gated.filter((m) => m.verdict === 'fail');
+    // Before the score: Kayenta's scorer gives 0 when a critical metric has no data, and no data is not
+    // evidence of a bad canary.
+    if (unjudged.length > 0)
+        return {
+            decision: 'inconclusive',
+            reason: `not every metric could be judged: ${unjudged.map((m) => `${m.name} (${m.reason})`).join('; ')}`,
+        };
+    if (scoring.score < settings.marginalScore)
+        return {
+            decision: 'rollback',
+            reason: `score ${format(scoring.score)} is below the marginal score ${settings.marginalScore}`,
+        };
+    if (scoring.score < settings.passScore)
+        return {
+            decision: 'inconclusive',
+            reason: `score ${format(scoring.score)} is marginal (pass at ${settings.passScore})`,
+        };
+    if (failed.length > 0)
+        return {
+            decision: 'inconclusive',
+            reason: `score passes, but ${failed.map((m) => m.name).join(', ')} failed`,
+        };
+    return {
+        decision: 'promote',
+        reason: `every metric passed, score ${format(scoring.score)}${stoppedEarly ? ` (${stoppedEarly.why})` : ''}`,
+    };
+}
+const format = (x) => (Number.isInteger(x) ? String(x) : x.toFixed(2));
+async function analysis_measure(metric, config, provider, settings, now) {
+    const queries = {
+        canary: queryFor(metric, 'canary', config),
+        baseline: queryFor(metric, 'baseline', config),
+    };
+    try {
+        return metric.kind === 'threshold'
+            ? await measureThreshold(metric, queries, provider, settings, now)
+            : await measureStatistical(metric, queries, provider, settings, now);
+    }
+    catch (e) {
+        // A provider that does not answer is counted, never judged; anything else (a bad query) stops the run.
+        if (!(e instanceof ProviderError))
+            throw e;
+        return { metric: metric.name, verdict: 'error', reason: e.message };
+    }
+}
+/** The no-data policy applied: a metric without data is never silently judged on nothing. */
+function analysis_noData(metric, reason, extra = {}) {
+    const verdict = metric.noData === 'fail' ? 'fail' : metric.noData === 'pass' ? 'pass' : 'inconclusive';
+    return { metric: metric.name, verdict, reason: `no data: ${reason} (no-data: ${metric.noData})`, ...extra };
+}
+function stale(samples, now, maxAgeMs) {
+    const newest = Math.max(...samples.map((s) => s.t));
+    const age = now.getTime() / 1000 - newest;
+    return age * 1000 > maxAgeMs
+        ? `the newest sample is ${Math.round(age)} s old (max-age ${maxAgeMs / 1000} s)`
+        : undefined;
+}
+async function measureThreshold(metric, queries, provider, settings, now) {
+    const needsBaseline = metric.threshold.left !== 'canary' || 'baseline' in metric.threshold.right;
+    const value = async (side) => {
+        const result = await provider.instant(queries[side], now);
+        if (result.kind === 'no-data')
+            return { missing: `${side}: ${result.reason}` };
+        const sample = result.kind === 'value' ? result.sample : result.samples.at(-1);
+        if (!sample)
+            return { missing: `${side}: no sample` };
+        const old = stale([sample], now, settings.maxAgeMs);
+        if (old)
+            return { missing: `${side}: ${old}` };
+        if (Number.isNaN(sample.v))
+            return { missing: `${side} is NaN (no traffic?)` };
+        return { value: sample.v };
+    };
+    const canary = await value('canary');
+    const baseline = needsBaseline ? await value('baseline') : undefined;
+    const missing = [canary.missing, baseline?.missing].filter(Boolean).join('; ');
+    if (missing)
+        return analysis_noData(metric, missing);
+    const passed = holds(metric.threshold, canary.value, baseline?.value);
+    return {
+        metric: metric.name,
+        verdict: passed ? 'pass' : 'fail',
+        reason: `${analysis_describe(metric.threshold, canary.value, baseline?.value)}: ${passed ? 'holds' : 'broken'}`,
+        canary: canary.value,
+        ...(baseline ? { baseline: baseline.value } : {}),
+    };
+}
+function holds(t, canary, baseline) {
+    const left = t.left === 'canary' ? canary : t.left === 'canary - baseline' ? canary - baseline : canary / baseline;
+    const r = t.right;
+    const right = 'value' in r && !('baseline' in r)
+        ? r.value
+        : r.op === '*'
+            ? baseline * r.value
+            : r.op === '+'
+                ? baseline + r.value
+                : r.op === '-'
+                    ? baseline - r.value
+                    : baseline;
+    // NaN on either side (0 / 0) fails: a threshold that cannot be computed does not hold.
+    switch (t.operator) {
+        case '<=':
+            return left <= right;
+        case '<':
+            return left < right;
+        case '>=':
+            return left >= right;
+        case '>':
+            return left > right;
+    }
+}
+function analysis_describe(t, canary, baseline) {
+    const f = (x) => String(Number(x.toPrecision(4)));
+    return `${t.text} with canary ${f(canary)}${baseline === undefined ? '' : `, baseline ${f(baseline)}`}`;
+}
+async function measureStatistical(metric, queries, provider, settings, now) {
+    const start = new Date(now.getTime() - settings.lookbackMs);
+    const samples = async (side) => {
+        const result = await provider.range(queries[side], start, now, metric.step);
+        if (result.kind === 'no-data')
+            return { values: [], missing: `${side}: ${result.reason}` };
+        const points = result.kind === 'samples' ? result.samples : [result.sample];
+        const old = points.length > 0 ? stale(points, now, settings.maxAgeMs) : undefined;
+        // NaN points (a rate over no requests) are removed, as Kayenta's default NaN strategy does.
+        const values = points.map((p) => p.v).filter((v) => !Number.isNaN(v));
+        return { values, missing: old ? `${side}: ${old}` : undefined };
+    };
+    const canary = await samples('canary');
+    const baseline = await samples('baseline');
+    const summary = (values) => ({ samples: values.length, median: median(values) });
+    const extra = { canary: summary(canary.values), baseline: summary(baseline.values) };
+    const missing = [canary.missing, baseline.missing].filter(Boolean).join('; ');
+    if (missing)
+        return analysis_noData(metric, missing, extra);
+    const few = ['canary', 'baseline'].filter((side) => (side === 'canary' ? canary : baseline).values.length < metric.minSamples);
+    if (few.length > 0)
+        return analysis_noData(metric, `${few.map((side) => `${side} has ${(side === 'canary' ? canary : baseline).values.length}`).join(', ')} sample(s), fewer than min-samples ${metric.minSamples}`, extra);
+    const c = classify(canary.values, baseline.values, {
+        direction: metric.direction,
+        confidence: metric.confidence,
+        tolerance: 0.25,
+        allowedIncrease: metric.allowedIncrease,
+        allowedDecrease: metric.allowedDecrease,
+        critical: metric.critical,
+    });
+    const verdict = c.classification === 'Pass'
+        ? 'pass'
+        : c.classification === 'High' || c.classification === 'Low'
+            ? 'fail'
+            : c.classification === 'Error'
+                ? 'error'
+                : 'inconclusive';
+    if (verdict === 'inconclusive')
+        return analysis_noData(metric, c.reason, extra);
+    return {
+        metric: metric.name,
+        verdict,
+        reason: c.reason,
+        ...extra,
+        classification: c.classification,
+        ...(c.estimate !== undefined ? { estimate: c.estimate } : {}),
+        ...(c.interval ? { interval: c.interval } : {}),
+        ...(c.pValue !== undefined ? { pValue: c.pValue } : {}),
+    };
+}
+
+;// CONCATENATED MODULE: ./src/commands/canary-gate-summary.ts
+
+const ICON = { pass: '✅', fail: '❌', inconclusive: '❔', error: '⚠️' };
+const TITLE = {
+    promote: '✅ promote',
+    rollback: '❌ rollback',
+    inconclusive: '❔ inconclusive',
+};
+const value = (v) => v === undefined
+    ? ''
+    : typeof v === 'number'
+        ? formatNumber(v)
+        : `${v.samples} samples, median ${formatNumber(v.median)}`;
+/** The job summary of canary-gate: the decision, one row per metric, the scoring, and the timeline. */
+function renderCanaryGate(report) {
+    const d = report.details;
+    const metrics = d.metrics;
+    const iterations = d.iterations;
+    const parts = [
+        `### mlgate canary-gate: ${TITLE[d.decision]} (score ${formatNumber(report.metrics.score)})`,
+        `**Why**: ${d.reason}`,
+    ];
+    for (const w of report.warnings)
+        parts.push(`> [!WARNING]\n> ${w}`);
+    parts.push(`#### Metrics (${d.variants.canary} vs ${d.variants.baseline}, ${iterations.length} iteration${iterations.length === 1 ? '' : 's'})`);
+    parts.push(table(['', 'Metric', 'Kind', 'Query (canary)', 'Canary', 'Baseline', 'Interval / effect', 'Reason'], metrics.map((m) => {
+        const last = m.last;
+        const effect = last?.interval !== undefined
+            ? `shift ${formatNumber(last.estimate)} [${formatNumber(last.interval[0])}, ${formatNumber(last.interval[1])}]${last.pValue !== undefined ? `, p ${formatNumber(last.pValue)}` : ''}`
+            : '';
+        const flags = [
+            m.critical ? 'critical' : '',
+            m.dryRun ? 'dry-run' : '',
+            m.group !== 'default' ? m.group : '',
+        ]
+            .filter(Boolean)
+            .join(', ');
+        return [
+            ICON[m.verdict],
+            `${m.name}${flags ? ` (${flags})` : ''}`,
+            m.kind,
+            code(m.queries.canary.length > 120 ? `${m.queries.canary.slice(0, 117)}...` : m.queries.canary),
+            value(last?.canary),
+            value(last?.baseline),
+            effect,
+            m.reason,
+        ];
+    }), ['center', 'left', 'left', 'left', 'right', 'right', 'left', 'left']));
+    const scoring = d.scoring;
+    parts.push(details(`Score ${formatNumber(report.metrics.score)} (pass ${d.settings.passScore}, marginal ${d.settings.marginalScore})`, table(['Group', 'Weight', 'Passed', 'Score'], scoring.groups.map((g) => [g.name, g.weight, `${g.passed} / ${g.total}`, g.score]), ['left', 'right', 'right', 'right'])));
+    parts.push(details('Timeline', timeline(iterations, metrics)));
+    return parts.join('\n\n');
+}
+function timeline(iterations, metrics) {
+    return table(['#', 'Time', ...metrics.map((m) => m.name)], iterations.map((it) => [
+        it.index,
+        it.at.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
+        ...metrics.map((m) => {
+            const x = it.measurements.find((s) => s.metric === m.name);
+            return x ? ICON[x.verdict] : '';
+        }),
+    ]), ['right', 'left', ...metrics.map(() => 'center')]);
+}
+
+;// CONCATENATED MODULE: ./src/commands/canary-gate.ts
+/**
+ * canary-gate: query the canary and its baseline over an analysis window, judge every metric, score
+ * them and decide promote, rollback or inconclusive. The step fails on the decisions `fail-on` names.
+ */
+
+
+
+
+
+
+
+function basicAuth(text) {
+    if (!text)
+        return undefined;
+    const colon = text.indexOf(':');
+    if (colon <= 0)
+        throw new errors/* ConfigurationError */.j1('expected user:password', 'input "basic-auth"');
+    return { username: text.slice(0, colon), password: text.slice(colon + 1) };
+}
+function readCanaryGateInputs(raw) {
+    const metrics = (0,runtime_inputs/* inlineOrFile */.Dy)(runtime_inputs/* input */.hF.required(raw, 'metrics', 'give the metrics config (YAML or JSON, inline or a file)'), 'metrics');
+    const intervalMs = runtime_inputs/* input */.hF.duration(raw, 'interval');
+    const duration = runtime_inputs/* input */.hF.optional(raw, 'duration');
+    const iterations = duration
+        ? Math.max(1, Math.floor(runtime_inputs/* input */.hF.duration(raw, 'duration') / Math.max(intervalMs, 1)))
+        : runtime_inputs/* input */.hF.int(raw, 'iterations', 1);
+    const provider = runtime_inputs/* input */.hF.choice(raw, 'provider', ['prometheus', 'http-json']);
+    const url = runtime_inputs/* input */.hF.required(raw, 'provider-url', 'give the Prometheus base URL, e.g. http://prometheus:9090');
+    if (!/^https?:\/\//.test(url))
+        throw new errors/* ConfigurationError */.j1('expected an http:// or https:// URL', 'input "provider-url"');
+    const inconclusive = runtime_inputs/* input */.hF.optional(raw, 'inconclusive-limit');
+    const settings = {
+        intervalMs,
+        iterations,
+        failureLimit: runtime_inputs/* input */.hF.int(raw, 'failure-limit', 0),
+        inconclusiveLimit: inconclusive === undefined ? undefined : runtime_inputs/* input */.hF.int(raw, 'inconclusive-limit', 0),
+        errorLimit: runtime_inputs/* input */.hF.int(raw, 'error-limit', 0),
+        consecutiveSuccesses: runtime_inputs/* input */.hF.int(raw, 'consecutive-successes', 0),
+        lookbackMs: runtime_inputs/* input */.hF.duration(raw, 'lookback'),
+        maxAgeMs: runtime_inputs/* input */.hF.duration(raw, 'max-age'),
+        passScore: runtime_inputs/* input */.hF.number(raw, 'pass-score', { min: 0, max: 100 }) ?? 95,
+        marginalScore: runtime_inputs/* input */.hF.number(raw, 'marginal-score', { min: 0, max: 100 }) ?? 75,
+    };
+    if (settings.marginalScore > settings.passScore)
+        throw new errors/* ConfigurationError */.j1(`is above pass-score (${settings.passScore})`, 'input "marginal-score"');
+    const valuePath = runtime_inputs/* input */.hF.optional(raw, 'value-path');
+    if (provider === 'http-json' && !valuePath)
+        throw new errors/* ConfigurationError */.j1('is required with provider: http-json (e.g. data.value)', 'input "value-path"');
+    return {
+        config: parseCanaryConfig(metrics.text, metrics.where),
+        provider,
+        options: {
+            url,
+            headers: (0,runtime_inputs/* parseHeaders */.QG)(raw.get('headers')),
+            bearerToken: runtime_inputs/* input */.hF.optional(raw, 'bearer-token'),
+            basicAuth: basicAuth(runtime_inputs/* input */.hF.optional(raw, 'basic-auth')),
+            timeoutMs: runtime_inputs/* input */.hF.duration(raw, 'request-timeout'),
+            retries: runtime_inputs/* input */.hF.int(raw, 'retries', 0),
+            tls: {
+                caFile: runtime_inputs/* input */.hF.optional(raw, 'tls-ca-file'),
+                insecureSkipVerify: runtime_inputs/* input */.hF.bool(raw, 'tls-insecure'),
+            },
+        },
+        valuePath,
+        samplesPath: runtime_inputs/* input */.hF.optional(raw, 'samples-path'),
+        settings,
+        failOn: runtime_inputs/* input */.hF.choice(raw, 'fail-on', ['rollback', 'inconclusive']),
+    };
+}
+const canaryGate = {
+    name: 'canary-gate',
+    title: 'Canary analysis',
+    readInputs: readCanaryGateInputs,
+    secrets: (raw) => {
+        const secrets = [
+            raw.get('bearer-token'),
+            raw.get('basic-auth'),
+            raw.get('basic-auth').split(':').slice(1).join(':'),
+        ];
+        try {
+            secrets.push(...Object.values((0,runtime_inputs/* parseHeaders */.QG)(raw.get('headers'))));
+        }
+        catch {
+            secrets.push(...raw.get('headers').split(/\r?\n/));
+        }
+        return secrets.filter((s) => s.trim() !== '');
+    },
+    async run(inputs, logger) {
+        const provider = inputs.provider === 'prometheus'
+            ? prometheusProvider(inputs.options)
+            : httpJsonProvider({
+                ...inputs.options,
+                valuePath: inputs.valuePath,
+                samplesPath: inputs.samplesPath,
+            });
+        const s = inputs.settings;
+        const result = await logger.group(`Analysing ${inputs.config.metrics.length} metric(s): ${s.iterations} iteration(s), every ${s.intervalMs / 1000} s`, () => runAnalysis(inputs.config, provider, s, logger));
+        const passed = result.decision === 'promote' || (result.decision === 'inconclusive' && inputs.failOn === 'rollback');
+        const count = (v) => result.metrics.filter((m) => !m.dryRun && m.verdict === v).length;
+        const metrics = {
+            score: result.score,
+            metrics_passed: count('pass'),
+            metrics_failed: count('fail'),
+            metrics_inconclusive: count('inconclusive'),
+            provider_errors: result.metrics.reduce((n, m) => n + m.counts.error, 0),
+            iterations: result.iterations.length,
+        };
+        const report = (0,json/* buildReport */.FK)({
+            command: 'canary-gate',
+            gates: [
+                {
+                    expression: `decision is promote${inputs.failOn === 'rollback' ? ' or inconclusive' : ''}`,
+                    metric: 'score',
+                    operator: '>=',
+                    actual: result.score,
+                    threshold: s.passScore,
+                    passed,
+                    scope: 'overall',
+                    reason: `${result.decision}: ${result.reason}`,
+                },
+            ],
+            metrics,
+            warnings: result.stoppedEarly
+                ? [`stopped after iteration ${result.iterations.length}: ${result.stoppedEarly}`]
+                : [],
+            details: {
+                decision: result.decision,
+                reason: result.reason,
+                provider: { type: inputs.provider, url: (0,runtime_inputs/* redactUrl */.BO)(inputs.options.url) },
+                variants: inputs.config.variants,
+                settings: { ...s, failOn: inputs.failOn },
+                scoring: result.scoring,
+                metrics: result.metrics,
+                iterations: result.iterations,
+            },
+        });
+        logger.info(`decision: ${result.decision} (score ${result.score}): ${result.reason}`);
+        return {
+            report,
+            markdown: renderCanaryGate(report),
+            terminal: [
+                `  decision: ${result.decision.toUpperCase()} (score ${result.score}): ${result.reason}`,
+                ...result.metrics.map((m) => `  ${m.verdict.padEnd(12)} ${m.name}: ${m.reason}`),
+            ],
+            outputs: { decision: result.decision, score: String(result.score), metrics: JSON.stringify(metrics) },
+        };
+    },
+};
+
 ;// CONCATENATED MODULE: ./src/drift/summarize.ts
 /**
  * The SQL half of drift: DuckDB reduces two tables of raw text (any size, out of core) to what the
@@ -42114,7 +43895,7 @@ async function fewDistinct(sql, tables, column) {
 function numericValues(table, column, missing) {
     return `SELECT x FROM (SELECT TRY_CAST(${ident(column)} AS DOUBLE) AS x FROM ${ident(table)} WHERE ${present(column, missing)}) WHERE isfinite(x)`;
 }
-const number = (v) => (v === null || v === undefined ? Number.NaN : Number(v));
+const summarize_number = (v) => (v === null || v === undefined ? Number.NaN : Number(v));
 /**
  * One side's values in ascending order, read a chunk at a time; with `grouped`, each row is a distinct
  * value and its count.
@@ -42162,7 +43943,7 @@ async function summarizeNumeric(sql, tables, column, missing) {
         return {
             kind: 'numeric',
             n: { data: n1, reference: n2 },
-            referenceStd: number(t.std),
+            referenceStd: summarize_number(t.std),
             ...(await merge(sides[0], sides[1], n1, n2)),
         };
     }
@@ -42646,7 +44427,7 @@ function parseDriftConfig(source, where = 'drift-config') {
     }
     if (raw === undefined || raw === null)
         return { ...DEFAULT_DRIFT_CONFIG, missingValues: [''], columns: {} };
-    const config = mapping(raw, where, 'the drift config');
+    const config = drift_mapping(raw, where, 'the drift config');
     const known = Object.keys(DEFAULT_DRIFT_CONFIG);
     for (const key of Object.keys(config)) {
         if (!known.includes(key)) {
@@ -42673,7 +44454,7 @@ function parseDriftConfig(source, where = 'drift-config') {
         columns: columnSettings(config.columns, where),
     };
 }
-function mapping(value, where, what) {
+function drift_mapping(value, where, what) {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
         throw new errors/* ConfigurationError */.j1(`${what} must be a mapping of keys to values`, where);
     }
@@ -42691,11 +44472,11 @@ function fraction(config, key, where, { open = false, max = 1 } = {}) {
 function columnSettings(value, where) {
     if (value === undefined || value === null)
         return {};
-    const columns = mapping(value, `${where}: columns`, 'columns');
+    const columns = drift_mapping(value, `${where}: columns`, 'columns');
     const settings = {};
     for (const [name, raw] of Object.entries(columns)) {
         const at = `${where}: columns.${name}`;
-        const entry = mapping(raw, at, `the settings of column "${name}"`);
+        const entry = drift_mapping(raw, at, `the settings of column "${name}"`);
         for (const key of Object.keys(entry)) {
             if (!COLUMN_KEYS.includes(key)) {
                 throw new errors/* ConfigurationError */.j1(`unknown key "${key}"; a column takes ${COLUMN_KEYS.join(' and ')}`, at);
@@ -42910,18 +44691,18 @@ class Reader {
     }
     object(value, path, what) {
         if (typeof value !== 'object' || value === null || Array.isArray(value))
-            this.fail(path, `${what} must be an object (key: value pairs), not ${describe(value)}`);
+            this.fail(path, `${what} must be an object (key: value pairs), not ${table_schema_describe(value)}`);
         return value;
     }
     array(value, path, what) {
         if (!Array.isArray(value))
-            this.fail(path, `${what} must be a list, not ${describe(value)}`);
+            this.fail(path, `${what} must be a list, not ${table_schema_describe(value)}`);
         return value;
     }
     strings(value, path, what) {
         return this.array(value, path, what).map((item, i) => {
             if (typeof item !== 'string')
-                this.fail(`${path}[${i}]`, `${what} must be strings; quote ${describe(item)}`);
+                this.fail(`${path}[${i}]`, `${what} must be strings; quote ${table_schema_describe(item)}`);
             return item;
         });
     }
@@ -42937,7 +44718,7 @@ class Reader {
     }
     share(value, path) {
         if (typeof value !== 'number' || !(value >= 0 && value <= 1))
-            this.fail(path, `mostly must be a share between 0 and 1 (0.99 = 99% of rows pass), not ${describe(value)}`);
+            this.fail(path, `mostly must be a share between 0 and 1 (0.99 = 99% of rows pass), not ${table_schema_describe(value)}`);
         return value;
     }
 }
@@ -42957,7 +44738,7 @@ function readSchema(document, r) {
     });
     const fieldName = (value, path) => {
         if (typeof value !== 'string' || !names.has(value))
-            r.fail(path, `${describe(value)} is not a field of this schema; fields: ${[...names].join(', ')}`);
+            r.fail(path, `${table_schema_describe(value)} is not a field of this schema; fields: ${[...names].join(', ')}`);
         return value;
     };
     const schema = { fields };
@@ -42981,7 +44762,7 @@ function readSchema(document, r) {
     }
     if (doc.fieldsMatch !== undefined) {
         if (!FIELDS_MATCH.includes(doc.fieldsMatch))
-            r.fail('fieldsMatch', `unknown fieldsMatch ${describe(doc.fieldsMatch)}; use one of ${FIELDS_MATCH.join(', ')}`);
+            r.fail('fieldsMatch', `unknown fieldsMatch ${table_schema_describe(doc.fieldsMatch)}; use one of ${FIELDS_MATCH.join(', ')}`);
         schema.fieldsMatch = doc.fieldsMatch;
     }
     return schema;
@@ -42989,12 +44770,12 @@ function readSchema(document, r) {
 function readField(value, path, r) {
     const doc = r.object(value, path, 'a field');
     if (typeof doc.name !== 'string' || doc.name === '')
-        r.fail(`${path}.name`, `every field needs a "name" (the column it describes), not ${describe(doc.name)}`);
+        r.fail(`${path}.name`, `every field needs a "name" (the column it describes), not ${table_schema_describe(doc.name)}`);
     const name = doc.name;
     r.keys(doc, path, FIELD_KEYS);
     const type = doc.type ?? 'string';
     if (typeof type !== 'string' || !FIELD_TYPES.includes(type))
-        r.fail(`${path}.type`, `field "${name}" has type ${describe(type)}, which mlgate does not support; use one of ${FIELD_TYPES.join(', ')}`);
+        r.fail(`${path}.type`, `field "${name}" has type ${table_schema_describe(type)}, which mlgate does not support; use one of ${FIELD_TYPES.join(', ')}`);
     const field = { name, type: type };
     const at = (key) => `${path}.${key}`;
     const only = (key, types) => {
@@ -43003,7 +44784,7 @@ function readField(value, path, r) {
     };
     if (doc.format !== undefined) {
         if (typeof doc.format !== 'string')
-            r.fail(at('format'), `format must be a string, not ${describe(doc.format)}`);
+            r.fail(at('format'), `format must be a string, not ${table_schema_describe(doc.format)}`);
         field.format = readFormat(field, doc.format, at('format'), r);
     }
     for (const key of ['decimalChar', 'groupChar']) {
@@ -43011,7 +44792,7 @@ function readField(value, path, r) {
             continue;
         only(key, key === 'decimalChar' ? ['number'] : ['number', 'integer']);
         if (typeof doc[key] !== 'string' || doc[key].length !== 1)
-            r.fail(at(key), `${key} must be a single character, not ${describe(doc[key])}`);
+            r.fail(at(key), `${key} must be a single character, not ${table_schema_describe(doc[key])}`);
         field[key] = doc[key];
     }
     if (doc.bareNumber !== undefined) {
@@ -43062,7 +44843,7 @@ function readConstraints(field, value, path, r) {
         if (!CONSTRAINTS.includes(key))
             r.fail(at, `field "${field.name}" has unknown constraint "${key}"; did you mean "${closest(key, CONSTRAINTS)}"? Known: ${CONSTRAINTS.join(', ')}, and mlgate's mostly`);
         const name = key;
-        const bad = (expected) => r.fail(at, `${name} of ${field.type} field "${field.name}" must be ${expected}, not ${describe(v)}`);
+        const bad = (expected) => r.fail(at, `${name} of ${field.type} field "${field.name}" must be ${expected}, not ${table_schema_describe(v)}`);
         switch (name) {
             case 'required':
             case 'unique':
@@ -43094,7 +44875,7 @@ function readConstraints(field, value, path, r) {
                 break;
             case 'enum': {
                 const values = Array.isArray(v) && v.length > 0 ? v : bad('a non-empty list');
-                constraints.enum = values.map((item, i) => typedValue(field, item, (expected) => r.fail(`${at}[${i}]`, `enum values of ${field.type} field "${field.name}" must be ${expected}, not ${describe(item)}`)));
+                constraints.enum = values.map((item, i) => typedValue(field, item, (expected) => r.fail(`${at}[${i}]`, `enum values of ${field.type} field "${field.name}" must be ${expected}, not ${table_schema_describe(item)}`)));
                 break;
             }
         }
@@ -43131,7 +44912,7 @@ function closest(name, known) {
     const lower = name.toLowerCase();
     return [...known].sort((a, b) => (0,evaluate/* editDistance */.YC)(lower, a.toLowerCase()) - (0,evaluate/* editDistance */.YC)(lower, b.toLowerCase()))[0];
 }
-function describe(value) {
+function table_schema_describe(value) {
     if (value === undefined)
         return 'nothing';
     if (value === null)
@@ -43749,19 +45530,19 @@ function nullTable(fractions) {
 
 
 function readValidateDataInputs(raw) {
-    const driftColumns = runtime_inputs/* input */.h.list(raw, 'drift-columns');
+    const driftColumns = runtime_inputs/* input */.hF.list(raw, 'drift-columns');
     return {
-        data: runtime_inputs/* input */.h.list(raw, 'data'),
-        reference: runtime_inputs/* input */.h.list(raw, 'reference'),
-        schema: runtime_inputs/* input */.h.optional(raw, 'schema'),
-        inferSchema: runtime_inputs/* input */.h.optional(raw, 'infer-schema'),
+        data: runtime_inputs/* input */.hF.list(raw, 'data'),
+        reference: runtime_inputs/* input */.hF.list(raw, 'reference'),
+        schema: runtime_inputs/* input */.hF.optional(raw, 'schema'),
+        inferSchema: runtime_inputs/* input */.hF.optional(raw, 'infer-schema'),
         driftColumns: driftColumns.length > 0 ? driftColumns : undefined,
-        driftConfig: runtime_inputs/* input */.h.optional(raw, 'drift-config'),
-        gates: runtime_inputs/* input */.h.lines(raw, 'gates'),
-        gatesFile: runtime_inputs/* input */.h.optional(raw, 'gates-file'),
-        examples: runtime_inputs/* input */.h.int(raw, 'examples', 0),
-        failingRowsLimit: runtime_inputs/* input */.h.int(raw, 'failing-rows-limit', 0),
-        reportPath: runtime_inputs/* input */.h.string(raw, 'report-path'),
+        driftConfig: runtime_inputs/* input */.hF.optional(raw, 'drift-config'),
+        gates: runtime_inputs/* input */.hF.lines(raw, 'gates'),
+        gatesFile: runtime_inputs/* input */.hF.optional(raw, 'gates-file'),
+        examples: runtime_inputs/* input */.hF.int(raw, 'examples', 0),
+        failingRowsLimit: runtime_inputs/* input */.hF.int(raw, 'failing-rows-limit', 0),
+        reportPath: runtime_inputs/* input */.hF.string(raw, 'report-path'),
     };
 }
 /** Gates when none are configured: the contract holds, and most columns have not drifted. */
@@ -43774,21 +45555,8 @@ function validate_data_defaultGates(inputs) {
 function readDriftConfig(text) {
     if (!text)
         return parseDriftConfig(undefined, 'drift-config');
-    const path = text.trim();
-    if (path.includes('\n') || !(0,external_node_fs_.existsSync)(path)) {
-        if (/^[^\s:{]+\.(ya?ml|json)$/i.test(path)) {
-            throw new errors/* ConfigurationError */.j1(`file not found: ${path}; give inline YAML/JSON or an existing file`, 'input "drift-config"');
-        }
-        return parseDriftConfig(text, 'input "drift-config"');
-    }
-    let fileText;
-    try {
-        fileText = (0,external_node_fs_.readFileSync)(path, 'utf8');
-    }
-    catch (e) {
-        throw new errors/* ConfigurationError */.j1(`cannot read ${path} (${e.code})`, 'input "drift-config"');
-    }
-    return parseDriftConfig(fileText, path);
+    const config = (0,runtime_inputs/* inlineOrFile */.Dy)(text, 'drift-config');
+    return parseDriftConfig(config.text, config.where);
 }
 const validateData = {
     name: 'validate-data',
@@ -44201,26 +45969,26 @@ const AUTO_BATCH_ROWS = 16_384;
 const HEADLINE_OUTPUTS = ['accuracy', 'f1_macro', 'roc_auc', 'log_loss', 'r2', 'rmse', 'mae'];
 function readValidateModelInputs(raw) {
     const list = (name) => {
-        const items = runtime_inputs/* input */.h.list(raw, name);
+        const items = runtime_inputs/* input */.hF.list(raw, name);
         return items.length > 0 ? items : undefined;
     };
     return {
-        model: runtime_inputs/* input */.h.required(raw, 'model', 'the path of the .onnx model to validate'),
-        data: runtime_inputs/* input */.h.list(raw, 'data'),
-        labelColumn: runtime_inputs/* input */.h.required(raw, 'label-column', 'the name of the column holding the true label'),
-        task: runtime_inputs/* input */.h.choice(raw, 'task', ['auto', 'classification', 'regression']),
+        model: runtime_inputs/* input */.hF.required(raw, 'model', 'the path of the .onnx model to validate'),
+        data: runtime_inputs/* input */.hF.list(raw, 'data'),
+        labelColumn: runtime_inputs/* input */.hF.required(raw, 'label-column', 'the name of the column holding the true label'),
+        task: runtime_inputs/* input */.hF.choice(raw, 'task', ['auto', 'classification', 'regression']),
         featureColumns: list('feature-columns'),
         classLabels: list('class-labels'),
-        positiveLabel: runtime_inputs/* input */.h.optional(raw, 'positive-label'),
-        gates: runtime_inputs/* input */.h.lines(raw, 'gates'),
-        gatesFile: runtime_inputs/* input */.h.optional(raw, 'gates-file'),
-        baselineModel: runtime_inputs/* input */.h.optional(raw, 'baseline-model'),
-        sliceColumns: runtime_inputs/* input */.h.list(raw, 'slice-columns'),
-        minSliceSize: runtime_inputs/* input */.h.int(raw, 'min-slice-size', 1),
-        missingValues: runtime_inputs/* input */.h.choice(raw, 'missing-values', ['error', 'skip-row']),
-        batchSize: runtime_inputs/* input */.h.intOrAuto(raw, 'batch-size', 1),
-        threads: runtime_inputs/* input */.h.int(raw, 'threads', 0),
-        bootstrapResamples: runtime_inputs/* input */.h.intOrAuto(raw, 'bootstrap-resamples', 1),
+        positiveLabel: runtime_inputs/* input */.hF.optional(raw, 'positive-label'),
+        gates: runtime_inputs/* input */.hF.lines(raw, 'gates'),
+        gatesFile: runtime_inputs/* input */.hF.optional(raw, 'gates-file'),
+        baselineModel: runtime_inputs/* input */.hF.optional(raw, 'baseline-model'),
+        sliceColumns: runtime_inputs/* input */.hF.list(raw, 'slice-columns'),
+        minSliceSize: runtime_inputs/* input */.hF.int(raw, 'min-slice-size', 1),
+        missingValues: runtime_inputs/* input */.hF.choice(raw, 'missing-values', ['error', 'skip-row']),
+        batchSize: runtime_inputs/* input */.hF.intOrAuto(raw, 'batch-size', 1),
+        threads: runtime_inputs/* input */.hF.int(raw, 'threads', 0),
+        bootstrapResamples: runtime_inputs/* input */.hF.intOrAuto(raw, 'bootstrap-resamples', 1),
     };
 }
 const validateModel = {
@@ -44685,8 +46453,9 @@ function describeModel(model, predictor, feeds) {
 
 
 
+
 /** Every command the CLI knows; each also has an action under actions/<name>/. */
-const commands = [validateModel, validateData, benchmark];
+const commands = [validateModel, validateData, benchmark, canaryGate];
 
 
 /***/ }),
@@ -45207,10 +46976,17 @@ function besideReport(reportPath, suffix) {
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   h: () => (/* binding */ input)
+/* harmony export */   BO: () => (/* binding */ redactUrl),
+/* harmony export */   Dy: () => (/* binding */ inlineOrFile),
+/* harmony export */   Pl: () => (/* binding */ safeUrl),
+/* harmony export */   QG: () => (/* binding */ parseHeaders),
+/* harmony export */   hF: () => (/* binding */ input)
 /* harmony export */ });
 /* unused harmony export recording */
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3916);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3024);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3916);
+
 
 const where = (name) => `input "${name}"`;
 const input = {
@@ -45220,7 +46996,7 @@ const input = {
     required(raw, name, hint) {
         const value = raw.get(name).trim();
         if (value === '')
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigurationError */ .j1(`is required: ${hint}`, where(name));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`is required: ${hint}`, where(name));
         return value;
     },
     optional(raw, name) {
@@ -45245,13 +47021,13 @@ const input = {
             return true;
         if (['false', 'no', '0', 'off', ''].includes(value))
             return false;
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigurationError */ .j1(`expected true or false, got "${raw.get(name)}"`, where(name));
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected true or false, got "${raw.get(name)}"`, where(name));
     },
     int(raw, name, min = 0) {
         const text = raw.get(name).trim();
         const value = Number(text);
         if (!/^-?\d+$/.test(text) || value < min) {
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigurationError */ .j1(`expected a whole number >= ${min}, got "${text}"`, where(name));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected a whole number >= ${min}, got "${text}"`, where(name));
         }
         return value;
     },
@@ -45272,7 +47048,7 @@ const input = {
             const range = [Number.isFinite(min) ? `>= ${min}` : '', Number.isFinite(max) ? `<= ${max}` : '']
                 .filter(Boolean)
                 .join(' and ');
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigurationError */ .j1(`expected a number${range ? ` ${range}` : ''}, got "${text}"`, where(name));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected a number${range ? ` ${range}` : ''}, got "${text}"`, where(name));
         }
         return value;
     },
@@ -45281,7 +47057,7 @@ const input = {
         return input.list(raw, name).map((text) => {
             const value = Number(text);
             if (!(value > 0) || !Number.isFinite(value) || (options.integer && !Number.isInteger(value))) {
-                throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigurationError */ .j1(`expected ${options.integer ? 'whole numbers' : 'numbers'} > 0, got "${text}"`, where(name));
+                throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected ${options.integer ? 'whole numbers' : 'numbers'} > 0, got "${text}"`, where(name));
             }
             return value;
         });
@@ -45291,7 +47067,7 @@ const input = {
         const text = raw.get(name).trim();
         const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(text);
         if (!m) {
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigurationError */ .j1(`expected a duration such as 500ms, 5s, 2m or 1h, got "${text}"`, where(name));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected a duration such as 500ms, 5s, 2m or 1h, got "${text}"`, where(name));
         }
         const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's')];
         return Number(m[1]) * unit;
@@ -45299,7 +47075,7 @@ const input = {
     choice(raw, name, choices) {
         const value = raw.get(name).trim().toLowerCase();
         if (!choices.includes(value)) {
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigurationError */ .j1(`expected one of ${choices.join(', ')}, got "${raw.get(name)}"`, where(name));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected one of ${choices.join(', ')}, got "${raw.get(name)}"`, where(name));
         }
         return value;
     },
@@ -45314,6 +47090,58 @@ function recording(raw) {
             return raw.get(name);
         },
     };
+}
+/**
+ * A config input given inline (YAML or JSON) or as the path of a file holding it: the text, and where it
+ * came from for error messages. A lone word ending in .yml/.yaml/.json that is not a file is a path
+ * with a typo, not inline YAML.
+ */
+function inlineOrFile(text, name) {
+    const path = text.trim();
+    if (path.includes('\n') || !(0,node_fs__WEBPACK_IMPORTED_MODULE_0__.existsSync)(path)) {
+        if (/^[^\s:{]+\.(ya?ml|json)$/i.test(path)) {
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`file not found: ${path}; give inline YAML/JSON or an existing file`, where(name));
+        }
+        return { text, where: where(name) };
+    }
+    try {
+        return { text: (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.readFileSync)(path, 'utf8'), where: path };
+    }
+    catch (e) {
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`cannot read ${path} (${e.code})`, where(name));
+    }
+}
+/** `Name: value` per line. The message never repeats a line: it may hold a token. */
+function parseHeaders(text, input = 'headers') {
+    const headers = {};
+    text.split(/\r?\n/).forEach((line, i) => {
+        if (line.trim() === '')
+            return;
+        const colon = line.indexOf(':');
+        const header = line.slice(0, colon).trim();
+        if (colon <= 0 || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header)) {
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`line ${i + 1} is not "Name: value"`, where(input));
+        }
+        headers[header] = line.slice(colon + 1).trim();
+    });
+    return headers;
+}
+function safeUrl(url) {
+    try {
+        return new URL(url);
+    }
+    catch {
+        return undefined;
+    }
+}
+/** Credentials in a URL stay out of the report. */
+function redactUrl(url) {
+    const u = safeUrl(url);
+    if (!u)
+        return url;
+    if (u.username || u.password)
+        [u.username, u.password] = ['***', ''];
+    return u.toString();
 }
 
 
@@ -45392,13 +47220,13 @@ var inputs = __nccwpck_require__(2291);
 
 
 function readCommonInputs(raw) {
-    const token = inputs/* input */.h.optional(raw, 'github-token');
+    const token = inputs/* input */.hF.optional(raw, 'github-token');
     return {
-        reportPath: inputs/* input */.h.string(raw, 'report-path') || 'mlgate-report/report.json',
-        comment: inputs/* input */.h.bool(raw, 'comment'),
+        reportPath: inputs/* input */.hF.string(raw, 'report-path') || 'mlgate-report/report.json',
+        comment: inputs/* input */.hF.bool(raw, 'comment'),
         // An unsubstituted expression means we are not on a runner (the CLI reads action.yml defaults).
         githubToken: token && !token.startsWith('${{') ? token : undefined,
-        failOnGate: inputs/* input */.h.bool(raw, 'fail-on-gate'),
+        failOnGate: inputs/* input */.hF.bool(raw, 'fail-on-gate'),
     };
 }
 /**

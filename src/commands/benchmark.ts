@@ -31,7 +31,7 @@ import type { Logger } from '../logging.js';
 import { PINS } from '../native/index.js';
 import { buildReport } from '../report/json.js';
 import type { Command, CommandResult } from '../runtime/command.js';
-import { input, type RawInputs } from '../runtime/inputs.js';
+import { input, parseHeaders, type RawInputs, redactUrl, safeUrl } from '../runtime/inputs.js';
 import { renderBenchmark } from './benchmark-summary.js';
 
 export interface BenchmarkInputs {
@@ -65,21 +65,6 @@ export interface BenchmarkInputs {
   confidence: number;
   gates: string;
   gatesFile?: string;
-}
-
-/** `Name: value` per line. The message never repeats a line: it may hold a token. */
-export function parseHeaders(text: string): Record<string, string> {
-  const headers: Record<string, string> = {};
-  text.split(/\r?\n/).forEach((line, i) => {
-    if (line.trim() === '') return;
-    const colon = line.indexOf(':');
-    const name = line.slice(0, colon).trim();
-    if (colon <= 0 || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
-      throw new ConfigurationError(`line ${i + 1} is not "Name: value"`, 'input "headers"');
-    }
-    headers[name] = line.slice(colon + 1).trim();
-  });
-  return headers;
 }
 
 function parseDims(raw: RawInputs): Record<string, number> {
@@ -475,22 +460,6 @@ async function httpTarget(
       await baseline?.close();
     },
   };
-}
-
-function safeUrl(url: string): URL | undefined {
-  try {
-    return new URL(url);
-  } catch {
-    return undefined;
-  }
-}
-
-/** Credentials in a URL stay out of the report. */
-function redactUrl(url: string): string {
-  const u = safeUrl(url);
-  if (!u) return url;
-  if (u.username || u.password) [u.username, u.password] = ['***', ''];
-  return u.toString();
 }
 
 async function measureLevel(

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { Engine, ident } from '../data/engine.js';
@@ -9,7 +9,7 @@ import { evaluateGates, type Gate, loadGates } from '../gates/index.js';
 import type { Logger } from '../logging.js';
 import { besideReport, buildReport } from '../report/json.js';
 import type { Command, CommandResult } from '../runtime/command.js';
-import { input, type RawInputs } from '../runtime/inputs.js';
+import { inlineOrFile, input, type RawInputs } from '../runtime/inputs.js';
 import {
   type CheckResult,
   duplicateRows,
@@ -64,26 +64,8 @@ function defaultGates(inputs: ValidateDataInputs): string {
 /** Drift config: inline YAML/JSON, or the path of a file holding it. */
 function readDriftConfig(text: string | undefined) {
   if (!text) return parseDriftConfig(undefined, 'drift-config');
-  const path = text.trim();
-  if (path.includes('\n') || !existsSync(path)) {
-    if (/^[^\s:{]+\.(ya?ml|json)$/i.test(path)) {
-      throw new ConfigurationError(
-        `file not found: ${path}; give inline YAML/JSON or an existing file`,
-        'input "drift-config"',
-      );
-    }
-    return parseDriftConfig(text, 'input "drift-config"');
-  }
-  let fileText: string;
-  try {
-    fileText = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new ConfigurationError(
-      `cannot read ${path} (${(e as NodeJS.ErrnoException).code})`,
-      'input "drift-config"',
-    );
-  }
-  return parseDriftConfig(fileText, path);
+  const config = inlineOrFile(text, 'drift-config');
+  return parseDriftConfig(config.text, config.where);
 }
 
 export const validateData: Command<ValidateDataInputs> = {

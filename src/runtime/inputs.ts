@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { ConfigurationError } from '../errors.js';
 
 /**
@@ -121,4 +122,58 @@ export function recording(raw: RawInputs): RawInputs & { names: Set<string> } {
       return raw.get(name);
     },
   };
+}
+
+/**
+ * A config input given inline (YAML or JSON) or as the path of a file holding it: the text, and where it
+ * came from for error messages. A lone word ending in .yml/.yaml/.json that is not a file is a path
+ * with a typo, not inline YAML.
+ */
+export function inlineOrFile(text: string, name: string): { text: string; where: string } {
+  const path = text.trim();
+  if (path.includes('\n') || !existsSync(path)) {
+    if (/^[^\s:{]+\.(ya?ml|json)$/i.test(path)) {
+      throw new ConfigurationError(
+        `file not found: ${path}; give inline YAML/JSON or an existing file`,
+        where(name),
+      );
+    }
+    return { text, where: where(name) };
+  }
+  try {
+    return { text: readFileSync(path, 'utf8'), where: path };
+  } catch (e) {
+    throw new ConfigurationError(`cannot read ${path} (${(e as NodeJS.ErrnoException).code})`, where(name));
+  }
+}
+
+/** `Name: value` per line. The message never repeats a line: it may hold a token. */
+export function parseHeaders(text: string, input = 'headers'): Record<string, string> {
+  const headers: Record<string, string> = {};
+  text.split(/\r?\n/).forEach((line, i) => {
+    if (line.trim() === '') return;
+    const colon = line.indexOf(':');
+    const header = line.slice(0, colon).trim();
+    if (colon <= 0 || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header)) {
+      throw new ConfigurationError(`line ${i + 1} is not "Name: value"`, where(input));
+    }
+    headers[header] = line.slice(colon + 1).trim();
+  });
+  return headers;
+}
+
+export function safeUrl(url: string): URL | undefined {
+  try {
+    return new URL(url);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Credentials in a URL stay out of the report. */
+export function redactUrl(url: string): string {
+  const u = safeUrl(url);
+  if (!u) return url;
+  if (u.username || u.password) [u.username, u.password] = ['***', ''];
+  return u.toString();
 }

@@ -31633,7 +31633,7 @@ __nccwpck_require__.d(__webpack_exports__, {
   aE: () => (/* binding */ benchmark)
 });
 
-// UNUSED EXPORTS: LEVEL_METRICS, parseHeaders, readBenchmarkInputs
+// UNUSED EXPORTS: LEVEL_METRICS, readBenchmarkInputs
 
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(3024);
@@ -37929,24 +37929,9 @@ function environmentTable(d) {
 
 
 
-/** `Name: value` per line. The message never repeats a line: it may hold a token. */
-function parseHeaders(text) {
-    const headers = {};
-    text.split(/\r?\n/).forEach((line, i) => {
-        if (line.trim() === '')
-            return;
-        const colon = line.indexOf(':');
-        const name = line.slice(0, colon).trim();
-        if (colon <= 0 || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
-            throw new errors/* ConfigurationError */.j1(`line ${i + 1} is not "Name: value"`, 'input "headers"');
-        }
-        headers[name] = line.slice(colon + 1).trim();
-    });
-    return headers;
-}
 function parseDims(raw) {
     const dims = {};
-    for (const item of runtime_inputs/* input */.h.list(raw, 'dims')) {
+    for (const item of runtime_inputs/* input */.hF.list(raw, 'dims')) {
         const m = /^([^=\s]+)\s*=\s*(\d+)$/.exec(item);
         if (!m || Number(m[2]) < 1)
             throw new errors/* ConfigurationError */.j1(`expected name=size such as sequence=128, got "${item}"`, 'input "dims"');
@@ -37971,7 +37956,7 @@ function parseExpectStatus(text) {
     return (s) => tests.some((t) => t(s));
 }
 function readBenchmarkInputs(raw) {
-    const expectBody = runtime_inputs/* input */.h.optional(raw, 'expect-body');
+    const expectBody = runtime_inputs/* input */.hF.optional(raw, 'expect-body');
     let bodyPattern;
     try {
         bodyPattern = expectBody ? new RegExp(expectBody) : undefined;
@@ -37979,50 +37964,50 @@ function readBenchmarkInputs(raw) {
     catch (e) {
         throw new errors/* ConfigurationError */.j1(`is not a valid regular expression: ${e.message}`, 'input "expect-body"');
     }
-    const featureColumns = runtime_inputs/* input */.h.list(raw, 'feature-columns');
+    const featureColumns = runtime_inputs/* input */.hF.list(raw, 'feature-columns');
     const inputs = {
-        model: runtime_inputs/* input */.h.optional(raw, 'model'),
-        baselineModel: runtime_inputs/* input */.h.optional(raw, 'baseline-model'),
-        data: runtime_inputs/* input */.h.list(raw, 'data'),
+        model: runtime_inputs/* input */.hF.optional(raw, 'model'),
+        baselineModel: runtime_inputs/* input */.hF.optional(raw, 'baseline-model'),
+        data: runtime_inputs/* input */.hF.list(raw, 'data'),
         featureColumns: featureColumns.length > 0 ? featureColumns : undefined,
         dims: parseDims(raw),
-        batchSizes: runtime_inputs/* input */.h.numbers(raw, 'batch-sizes', { integer: true }),
-        threads: runtime_inputs/* input */.h.intOrAuto(raw, 'threads', 1),
-        graphOptimization: runtime_inputs/* input */.h.choice(raw, 'graph-optimization', [
+        batchSizes: runtime_inputs/* input */.hF.numbers(raw, 'batch-sizes', { integer: true }),
+        threads: runtime_inputs/* input */.hF.intOrAuto(raw, 'threads', 1),
+        graphOptimization: runtime_inputs/* input */.hF.choice(raw, 'graph-optimization', [
             'disabled',
             'basic',
             'extended',
             'all',
         ]),
-        provider: runtime_inputs/* input */.h.choice(raw, 'execution-provider', ['cpu', 'cuda']),
-        fallback: runtime_inputs/* input */.h.choice(raw, 'provider-fallback', ['fail', 'cpu']),
-        url: runtime_inputs/* input */.h.optional(raw, 'url'),
-        baselineUrl: runtime_inputs/* input */.h.optional(raw, 'baseline-url'),
-        method: runtime_inputs/* input */.h.string(raw, 'method').toUpperCase() || 'POST',
-        bodyTemplate: runtime_inputs/* input */.h.lines(raw, 'body-template'),
-        headers: parseHeaders(raw.get('headers')),
-        readyUrl: runtime_inputs/* input */.h.optional(raw, 'ready-url'),
-        readyTimeoutMs: runtime_inputs/* input */.h.duration(raw, 'ready-timeout'),
-        requestTimeoutMs: runtime_inputs/* input */.h.duration(raw, 'request-timeout'),
-        expectStatus: parseExpectStatus(runtime_inputs/* input */.h.string(raw, 'expect-status')),
+        provider: runtime_inputs/* input */.hF.choice(raw, 'execution-provider', ['cpu', 'cuda']),
+        fallback: runtime_inputs/* input */.hF.choice(raw, 'provider-fallback', ['fail', 'cpu']),
+        url: runtime_inputs/* input */.hF.optional(raw, 'url'),
+        baselineUrl: runtime_inputs/* input */.hF.optional(raw, 'baseline-url'),
+        method: runtime_inputs/* input */.hF.string(raw, 'method').toUpperCase() || 'POST',
+        bodyTemplate: runtime_inputs/* input */.hF.lines(raw, 'body-template'),
+        headers: (0,runtime_inputs/* parseHeaders */.QG)(raw.get('headers')),
+        readyUrl: runtime_inputs/* input */.hF.optional(raw, 'ready-url'),
+        readyTimeoutMs: runtime_inputs/* input */.hF.duration(raw, 'ready-timeout'),
+        requestTimeoutMs: runtime_inputs/* input */.hF.duration(raw, 'request-timeout'),
+        expectStatus: parseExpectStatus(runtime_inputs/* input */.hF.string(raw, 'expect-status')),
         expectBody: bodyPattern,
-        concurrency: runtime_inputs/* input */.h.numbers(raw, 'concurrency', { integer: true }),
-        rates: runtime_inputs/* input */.h.numbers(raw, 'rate'),
-        arrival: runtime_inputs/* input */.h.choice(raw, 'arrival', ['constant', 'poisson']),
+        concurrency: runtime_inputs/* input */.hF.numbers(raw, 'concurrency', { integer: true }),
+        rates: runtime_inputs/* input */.hF.numbers(raw, 'rate'),
+        arrival: runtime_inputs/* input */.hF.choice(raw, 'arrival', ['constant', 'poisson']),
         settings: {
-            warmupMs: runtime_inputs/* input */.h.duration(raw, 'warmup'),
-            minDurationMs: runtime_inputs/* input */.h.duration(raw, 'min-duration'),
-            minCount: runtime_inputs/* input */.h.int(raw, 'min-count', 1),
-            windowMs: Math.max(1, runtime_inputs/* input */.h.duration(raw, 'window')),
-            stability: runtime_inputs/* input */.h.number(raw, 'stability', { min: 0, max: 1, percent: true }),
-            maxWindows: runtime_inputs/* input */.h.int(raw, 'max-windows', 1),
+            warmupMs: runtime_inputs/* input */.hF.duration(raw, 'warmup'),
+            minDurationMs: runtime_inputs/* input */.hF.duration(raw, 'min-duration'),
+            minCount: runtime_inputs/* input */.hF.int(raw, 'min-count', 1),
+            windowMs: Math.max(1, runtime_inputs/* input */.hF.duration(raw, 'window')),
+            stability: runtime_inputs/* input */.hF.number(raw, 'stability', { min: 0, max: 1, percent: true }),
+            maxWindows: runtime_inputs/* input */.hF.int(raw, 'max-windows', 1),
         },
-        trials: runtime_inputs/* input */.h.int(raw, 'trials', 1),
-        baselineReport: runtime_inputs/* input */.h.optional(raw, 'baseline-report'),
-        regressionThreshold: runtime_inputs/* input */.h.number(raw, 'regression-threshold', { min: 0, percent: true }) ?? 0.05,
-        confidence: runtime_inputs/* input */.h.number(raw, 'confidence', { min: 0.5, max: 0.999 }) ?? 0.95,
-        gates: runtime_inputs/* input */.h.lines(raw, 'gates'),
-        gatesFile: runtime_inputs/* input */.h.optional(raw, 'gates-file'),
+        trials: runtime_inputs/* input */.hF.int(raw, 'trials', 1),
+        baselineReport: runtime_inputs/* input */.hF.optional(raw, 'baseline-report'),
+        regressionThreshold: runtime_inputs/* input */.hF.number(raw, 'regression-threshold', { min: 0, percent: true }) ?? 0.05,
+        confidence: runtime_inputs/* input */.hF.number(raw, 'confidence', { min: 0.5, max: 0.999 }) ?? 0.95,
+        gates: runtime_inputs/* input */.hF.lines(raw, 'gates'),
+        gatesFile: runtime_inputs/* input */.hF.optional(raw, 'gates-file'),
     };
     if (!inputs.model === !inputs.url) {
         throw new errors/* ConfigurationError */.j1(inputs.model
@@ -38030,9 +38015,9 @@ function readBenchmarkInputs(raw) {
             : 'give model (in-process) or url (HTTP endpoint)', 'inputs "model" and "url"');
     }
     for (const name of ['url', 'baseline-url', 'ready-url']) {
-        const value = runtime_inputs/* input */.h.optional(raw, name);
-        if (value && !/^https?:$/.test(safeUrl(value)?.protocol ?? '')) {
-            throw new errors/* ConfigurationError */.j1(`expected an http:// or https:// URL, got "${redactUrl(value)}"`, `input "${name}"`);
+        const value = runtime_inputs/* input */.hF.optional(raw, name);
+        if (value && !/^https?:$/.test((0,runtime_inputs/* safeUrl */.Pl)(value)?.protocol ?? '')) {
+            throw new errors/* ConfigurationError */.j1(`expected an http:// or https:// URL, got "${(0,runtime_inputs/* redactUrl */.BO)(value)}"`, `input "${name}"`);
         }
     }
     if (inputs.baselineModel && !inputs.model)
@@ -38087,7 +38072,7 @@ const benchmark = {
     readInputs: readBenchmarkInputs,
     secrets: (raw) => {
         try {
-            return Object.values(parseHeaders(raw.get('headers')));
+            return Object.values((0,runtime_inputs/* parseHeaders */.QG)(raw.get('headers')));
         }
         catch {
             // An unparseable headers input is reported by readInputs; mask its lines whole meanwhile.
@@ -38252,8 +38237,8 @@ async function httpTarget(inputs, rows, levels, logger) {
         baseline: baseline ? httpArm(baseline, inputs.arrival) : undefined,
         unitsPerCall: () => 1,
         details: {
-            url: redactUrl(inputs.url),
-            ...(inputs.baselineUrl ? { baselineUrl: redactUrl(inputs.baselineUrl) } : {}),
+            url: (0,runtime_inputs/* redactUrl */.BO)(inputs.url),
+            ...(inputs.baselineUrl ? { baselineUrl: (0,runtime_inputs/* redactUrl */.BO)(inputs.baselineUrl) } : {}),
             method: inputs.method,
             loop: levels[0].name === 'rate' ? { kind: 'open', arrival: inputs.arrival } : { kind: 'closed' },
             headers: Object.keys(inputs.headers),
@@ -38264,23 +38249,6 @@ async function httpTarget(inputs, rows, levels, logger) {
             await baseline?.close();
         },
     };
-}
-function safeUrl(url) {
-    try {
-        return new URL(url);
-    }
-    catch {
-        return undefined;
-    }
-}
-/** Credentials in a URL stay out of the report. */
-function redactUrl(url) {
-    const u = safeUrl(url);
-    if (!u)
-        return url;
-    if (u.username || u.password)
-        [u.username, u.password] = ['***', ''];
-    return u.toString();
 }
 async function measureLevel(level, target, inputs, stored, logger) {
     const units = target.unitsPerCall(level);
@@ -39526,13 +39494,13 @@ var inputs = __nccwpck_require__(2291);
 
 
 function readCommonInputs(raw) {
-    const token = inputs/* input */.h.optional(raw, 'github-token');
+    const token = inputs/* input */.hF.optional(raw, 'github-token');
     return {
-        reportPath: inputs/* input */.h.string(raw, 'report-path') || 'mlgate-report/report.json',
-        comment: inputs/* input */.h.bool(raw, 'comment'),
+        reportPath: inputs/* input */.hF.string(raw, 'report-path') || 'mlgate-report/report.json',
+        comment: inputs/* input */.hF.bool(raw, 'comment'),
         // An unsubstituted expression means we are not on a runner (the CLI reads action.yml defaults).
         githubToken: token && !token.startsWith('${{') ? token : undefined,
-        failOnGate: inputs/* input */.h.bool(raw, 'fail-on-gate'),
+        failOnGate: inputs/* input */.hF.bool(raw, 'fail-on-gate'),
     };
 }
 /**
@@ -39669,10 +39637,16 @@ async function runAction(command) {
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   h: () => (/* binding */ input)
+/* harmony export */   BO: () => (/* binding */ redactUrl),
+/* harmony export */   Pl: () => (/* binding */ safeUrl),
+/* harmony export */   QG: () => (/* binding */ parseHeaders),
+/* harmony export */   hF: () => (/* binding */ input)
 /* harmony export */ });
-/* unused harmony export recording */
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3916);
+/* unused harmony exports recording, inlineOrFile */
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3024);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3916);
+
 
 const where = (name) => `input "${name}"`;
 const input = {
@@ -39682,7 +39656,7 @@ const input = {
     required(raw, name, hint) {
         const value = raw.get(name).trim();
         if (value === '')
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigurationError */ .j1(`is required: ${hint}`, where(name));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`is required: ${hint}`, where(name));
         return value;
     },
     optional(raw, name) {
@@ -39707,13 +39681,13 @@ const input = {
             return true;
         if (['false', 'no', '0', 'off', ''].includes(value))
             return false;
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigurationError */ .j1(`expected true or false, got "${raw.get(name)}"`, where(name));
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected true or false, got "${raw.get(name)}"`, where(name));
     },
     int(raw, name, min = 0) {
         const text = raw.get(name).trim();
         const value = Number(text);
         if (!/^-?\d+$/.test(text) || value < min) {
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigurationError */ .j1(`expected a whole number >= ${min}, got "${text}"`, where(name));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected a whole number >= ${min}, got "${text}"`, where(name));
         }
         return value;
     },
@@ -39734,7 +39708,7 @@ const input = {
             const range = [Number.isFinite(min) ? `>= ${min}` : '', Number.isFinite(max) ? `<= ${max}` : '']
                 .filter(Boolean)
                 .join(' and ');
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigurationError */ .j1(`expected a number${range ? ` ${range}` : ''}, got "${text}"`, where(name));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected a number${range ? ` ${range}` : ''}, got "${text}"`, where(name));
         }
         return value;
     },
@@ -39743,7 +39717,7 @@ const input = {
         return input.list(raw, name).map((text) => {
             const value = Number(text);
             if (!(value > 0) || !Number.isFinite(value) || (options.integer && !Number.isInteger(value))) {
-                throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigurationError */ .j1(`expected ${options.integer ? 'whole numbers' : 'numbers'} > 0, got "${text}"`, where(name));
+                throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected ${options.integer ? 'whole numbers' : 'numbers'} > 0, got "${text}"`, where(name));
             }
             return value;
         });
@@ -39753,7 +39727,7 @@ const input = {
         const text = raw.get(name).trim();
         const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(text);
         if (!m) {
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigurationError */ .j1(`expected a duration such as 500ms, 5s, 2m or 1h, got "${text}"`, where(name));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected a duration such as 500ms, 5s, 2m or 1h, got "${text}"`, where(name));
         }
         const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's')];
         return Number(m[1]) * unit;
@@ -39761,7 +39735,7 @@ const input = {
     choice(raw, name, choices) {
         const value = raw.get(name).trim().toLowerCase();
         if (!choices.includes(value)) {
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigurationError */ .j1(`expected one of ${choices.join(', ')}, got "${raw.get(name)}"`, where(name));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected one of ${choices.join(', ')}, got "${raw.get(name)}"`, where(name));
         }
         return value;
     },
@@ -39776,6 +39750,58 @@ function recording(raw) {
             return raw.get(name);
         },
     };
+}
+/**
+ * A config input given inline (YAML or JSON) or as the path of a file holding it: the text, and where it
+ * came from for error messages. A lone word ending in .yml/.yaml/.json that is not a file is a path
+ * with a typo, not inline YAML.
+ */
+function inlineOrFile(text, name) {
+    const path = text.trim();
+    if (path.includes('\n') || !existsSync(path)) {
+        if (/^[^\s:{]+\.(ya?ml|json)$/i.test(path)) {
+            throw new ConfigurationError(`file not found: ${path}; give inline YAML/JSON or an existing file`, where(name));
+        }
+        return { text, where: where(name) };
+    }
+    try {
+        return { text: readFileSync(path, 'utf8'), where: path };
+    }
+    catch (e) {
+        throw new ConfigurationError(`cannot read ${path} (${e.code})`, where(name));
+    }
+}
+/** `Name: value` per line. The message never repeats a line: it may hold a token. */
+function parseHeaders(text, input = 'headers') {
+    const headers = {};
+    text.split(/\r?\n/).forEach((line, i) => {
+        if (line.trim() === '')
+            return;
+        const colon = line.indexOf(':');
+        const header = line.slice(0, colon).trim();
+        if (colon <= 0 || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header)) {
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`line ${i + 1} is not "Name: value"`, where(input));
+        }
+        headers[header] = line.slice(colon + 1).trim();
+    });
+    return headers;
+}
+function safeUrl(url) {
+    try {
+        return new URL(url);
+    }
+    catch {
+        return undefined;
+    }
+}
+/** Credentials in a URL stay out of the report. */
+function redactUrl(url) {
+    const u = safeUrl(url);
+    if (!u)
+        return url;
+    if (u.username || u.password)
+        [u.username, u.password] = ['***', ''];
+    return u.toString();
 }
 
 

@@ -36042,19 +36042,19 @@ function nullTable(fractions) {
 
 
 function readValidateDataInputs(raw) {
-    const driftColumns = inputs/* input */.h.list(raw, 'drift-columns');
+    const driftColumns = inputs/* input */.hF.list(raw, 'drift-columns');
     return {
-        data: inputs/* input */.h.list(raw, 'data'),
-        reference: inputs/* input */.h.list(raw, 'reference'),
-        schema: inputs/* input */.h.optional(raw, 'schema'),
-        inferSchema: inputs/* input */.h.optional(raw, 'infer-schema'),
+        data: inputs/* input */.hF.list(raw, 'data'),
+        reference: inputs/* input */.hF.list(raw, 'reference'),
+        schema: inputs/* input */.hF.optional(raw, 'schema'),
+        inferSchema: inputs/* input */.hF.optional(raw, 'infer-schema'),
         driftColumns: driftColumns.length > 0 ? driftColumns : undefined,
-        driftConfig: inputs/* input */.h.optional(raw, 'drift-config'),
-        gates: inputs/* input */.h.lines(raw, 'gates'),
-        gatesFile: inputs/* input */.h.optional(raw, 'gates-file'),
-        examples: inputs/* input */.h.int(raw, 'examples', 0),
-        failingRowsLimit: inputs/* input */.h.int(raw, 'failing-rows-limit', 0),
-        reportPath: inputs/* input */.h.string(raw, 'report-path'),
+        driftConfig: inputs/* input */.hF.optional(raw, 'drift-config'),
+        gates: inputs/* input */.hF.lines(raw, 'gates'),
+        gatesFile: inputs/* input */.hF.optional(raw, 'gates-file'),
+        examples: inputs/* input */.hF.int(raw, 'examples', 0),
+        failingRowsLimit: inputs/* input */.hF.int(raw, 'failing-rows-limit', 0),
+        reportPath: inputs/* input */.hF.string(raw, 'report-path'),
     };
 }
 /** Gates when none are configured: the contract holds, and most columns have not drifted. */
@@ -36067,21 +36067,8 @@ function defaultGates(inputs) {
 function readDriftConfig(text) {
     if (!text)
         return parseDriftConfig(undefined, 'drift-config');
-    const path = text.trim();
-    if (path.includes('\n') || !(0,external_node_fs_.existsSync)(path)) {
-        if (/^[^\s:{]+\.(ya?ml|json)$/i.test(path)) {
-            throw new errors/* ConfigurationError */.j1(`file not found: ${path}; give inline YAML/JSON or an existing file`, 'input "drift-config"');
-        }
-        return parseDriftConfig(text, 'input "drift-config"');
-    }
-    let fileText;
-    try {
-        fileText = (0,external_node_fs_.readFileSync)(path, 'utf8');
-    }
-    catch (e) {
-        throw new errors/* ConfigurationError */.j1(`cannot read ${path} (${e.code})`, 'input "drift-config"');
-    }
-    return parseDriftConfig(fileText, path);
+    const config = (0,inputs/* inlineOrFile */.Dy)(text, 'drift-config');
+    return parseDriftConfig(config.text, config.where);
 }
 const validateData = {
     name: 'validate-data',
@@ -37344,13 +37331,13 @@ var inputs = __nccwpck_require__(2291);
 
 
 function readCommonInputs(raw) {
-    const token = inputs/* input */.h.optional(raw, 'github-token');
+    const token = inputs/* input */.hF.optional(raw, 'github-token');
     return {
-        reportPath: inputs/* input */.h.string(raw, 'report-path') || 'mlgate-report/report.json',
-        comment: inputs/* input */.h.bool(raw, 'comment'),
+        reportPath: inputs/* input */.hF.string(raw, 'report-path') || 'mlgate-report/report.json',
+        comment: inputs/* input */.hF.bool(raw, 'comment'),
         // An unsubstituted expression means we are not on a runner (the CLI reads action.yml defaults).
         githubToken: token && !token.startsWith('${{') ? token : undefined,
-        failOnGate: inputs/* input */.h.bool(raw, 'fail-on-gate'),
+        failOnGate: inputs/* input */.hF.bool(raw, 'fail-on-gate'),
     };
 }
 /**
@@ -37487,10 +37474,14 @@ async function runAction(command) {
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   h: () => (/* binding */ input)
+/* harmony export */   Dy: () => (/* binding */ inlineOrFile),
+/* harmony export */   hF: () => (/* binding */ input)
 /* harmony export */ });
-/* unused harmony export recording */
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3916);
+/* unused harmony exports recording, parseHeaders, safeUrl, redactUrl */
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3024);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3916);
+
 
 const where = (name) => `input "${name}"`;
 const input = {
@@ -37500,7 +37491,7 @@ const input = {
     required(raw, name, hint) {
         const value = raw.get(name).trim();
         if (value === '')
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigurationError */ .j1(`is required: ${hint}`, where(name));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`is required: ${hint}`, where(name));
         return value;
     },
     optional(raw, name) {
@@ -37525,13 +37516,13 @@ const input = {
             return true;
         if (['false', 'no', '0', 'off', ''].includes(value))
             return false;
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigurationError */ .j1(`expected true or false, got "${raw.get(name)}"`, where(name));
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected true or false, got "${raw.get(name)}"`, where(name));
     },
     int(raw, name, min = 0) {
         const text = raw.get(name).trim();
         const value = Number(text);
         if (!/^-?\d+$/.test(text) || value < min) {
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigurationError */ .j1(`expected a whole number >= ${min}, got "${text}"`, where(name));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected a whole number >= ${min}, got "${text}"`, where(name));
         }
         return value;
     },
@@ -37552,7 +37543,7 @@ const input = {
             const range = [Number.isFinite(min) ? `>= ${min}` : '', Number.isFinite(max) ? `<= ${max}` : '']
                 .filter(Boolean)
                 .join(' and ');
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigurationError */ .j1(`expected a number${range ? ` ${range}` : ''}, got "${text}"`, where(name));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected a number${range ? ` ${range}` : ''}, got "${text}"`, where(name));
         }
         return value;
     },
@@ -37561,7 +37552,7 @@ const input = {
         return input.list(raw, name).map((text) => {
             const value = Number(text);
             if (!(value > 0) || !Number.isFinite(value) || (options.integer && !Number.isInteger(value))) {
-                throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigurationError */ .j1(`expected ${options.integer ? 'whole numbers' : 'numbers'} > 0, got "${text}"`, where(name));
+                throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected ${options.integer ? 'whole numbers' : 'numbers'} > 0, got "${text}"`, where(name));
             }
             return value;
         });
@@ -37571,7 +37562,7 @@ const input = {
         const text = raw.get(name).trim();
         const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(text);
         if (!m) {
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigurationError */ .j1(`expected a duration such as 500ms, 5s, 2m or 1h, got "${text}"`, where(name));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected a duration such as 500ms, 5s, 2m or 1h, got "${text}"`, where(name));
         }
         const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's')];
         return Number(m[1]) * unit;
@@ -37579,7 +37570,7 @@ const input = {
     choice(raw, name, choices) {
         const value = raw.get(name).trim().toLowerCase();
         if (!choices.includes(value)) {
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigurationError */ .j1(`expected one of ${choices.join(', ')}, got "${raw.get(name)}"`, where(name));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected one of ${choices.join(', ')}, got "${raw.get(name)}"`, where(name));
         }
         return value;
     },
@@ -37594,6 +37585,58 @@ function recording(raw) {
             return raw.get(name);
         },
     };
+}
+/**
+ * A config input given inline (YAML or JSON) or as the path of a file holding it: the text, and where it
+ * came from for error messages. A lone word ending in .yml/.yaml/.json that is not a file is a path
+ * with a typo, not inline YAML.
+ */
+function inlineOrFile(text, name) {
+    const path = text.trim();
+    if (path.includes('\n') || !(0,node_fs__WEBPACK_IMPORTED_MODULE_0__.existsSync)(path)) {
+        if (/^[^\s:{]+\.(ya?ml|json)$/i.test(path)) {
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`file not found: ${path}; give inline YAML/JSON or an existing file`, where(name));
+        }
+        return { text, where: where(name) };
+    }
+    try {
+        return { text: (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.readFileSync)(path, 'utf8'), where: path };
+    }
+    catch (e) {
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`cannot read ${path} (${e.code})`, where(name));
+    }
+}
+/** `Name: value` per line. The message never repeats a line: it may hold a token. */
+function parseHeaders(text, input = 'headers') {
+    const headers = {};
+    text.split(/\r?\n/).forEach((line, i) => {
+        if (line.trim() === '')
+            return;
+        const colon = line.indexOf(':');
+        const header = line.slice(0, colon).trim();
+        if (colon <= 0 || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header)) {
+            throw new ConfigurationError(`line ${i + 1} is not "Name: value"`, where(input));
+        }
+        headers[header] = line.slice(colon + 1).trim();
+    });
+    return headers;
+}
+function safeUrl(url) {
+    try {
+        return new URL(url);
+    }
+    catch {
+        return undefined;
+    }
+}
+/** Credentials in a URL stay out of the report. */
+function redactUrl(url) {
+    const u = safeUrl(url);
+    if (!u)
+        return url;
+    if (u.username || u.password)
+        [u.username, u.password] = ['***', ''];
+    return u.toString();
 }
 
 
@@ -49568,6 +49611,18 @@ function copyFile(srcFile, destFile, force) {
 /******/ 			return fn.r ? promise : getResult();
 /******/ 		}, (err) => ((err ? reject(promise[webpackError] = err) : outerResolve(exports)), resolveQueue(queue)));
 /******/ 		queue && queue.d < 0 && (queue.d = 0);
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/compat get default export */
+/******/ (() => {
+/******/ 	// getDefaultExport function for compatibility with non-harmony modules
+/******/ 	__nccwpck_require__.n = (module) => {
+/******/ 		var getter = module && module.__esModule ?
+/******/ 			() => (module['default']) :
+/******/ 			() => (module);
+/******/ 		__nccwpck_require__.d(getter, { a: getter });
+/******/ 		return getter;
 /******/ 	};
 /******/ })();
 /******/ 

@@ -35579,26 +35579,26 @@ const AUTO_BATCH_ROWS = 16_384;
 const HEADLINE_OUTPUTS = ['accuracy', 'f1_macro', 'roc_auc', 'log_loss', 'r2', 'rmse', 'mae'];
 function readValidateModelInputs(raw) {
     const list = (name) => {
-        const items = inputs/* input */.h.list(raw, name);
+        const items = inputs/* input */.hF.list(raw, name);
         return items.length > 0 ? items : undefined;
     };
     return {
-        model: inputs/* input */.h.required(raw, 'model', 'the path of the .onnx model to validate'),
-        data: inputs/* input */.h.list(raw, 'data'),
-        labelColumn: inputs/* input */.h.required(raw, 'label-column', 'the name of the column holding the true label'),
-        task: inputs/* input */.h.choice(raw, 'task', ['auto', 'classification', 'regression']),
+        model: inputs/* input */.hF.required(raw, 'model', 'the path of the .onnx model to validate'),
+        data: inputs/* input */.hF.list(raw, 'data'),
+        labelColumn: inputs/* input */.hF.required(raw, 'label-column', 'the name of the column holding the true label'),
+        task: inputs/* input */.hF.choice(raw, 'task', ['auto', 'classification', 'regression']),
         featureColumns: list('feature-columns'),
         classLabels: list('class-labels'),
-        positiveLabel: inputs/* input */.h.optional(raw, 'positive-label'),
-        gates: inputs/* input */.h.lines(raw, 'gates'),
-        gatesFile: inputs/* input */.h.optional(raw, 'gates-file'),
-        baselineModel: inputs/* input */.h.optional(raw, 'baseline-model'),
-        sliceColumns: inputs/* input */.h.list(raw, 'slice-columns'),
-        minSliceSize: inputs/* input */.h.int(raw, 'min-slice-size', 1),
-        missingValues: inputs/* input */.h.choice(raw, 'missing-values', ['error', 'skip-row']),
-        batchSize: inputs/* input */.h.intOrAuto(raw, 'batch-size', 1),
-        threads: inputs/* input */.h.int(raw, 'threads', 0),
-        bootstrapResamples: inputs/* input */.h.intOrAuto(raw, 'bootstrap-resamples', 1),
+        positiveLabel: inputs/* input */.hF.optional(raw, 'positive-label'),
+        gates: inputs/* input */.hF.lines(raw, 'gates'),
+        gatesFile: inputs/* input */.hF.optional(raw, 'gates-file'),
+        baselineModel: inputs/* input */.hF.optional(raw, 'baseline-model'),
+        sliceColumns: inputs/* input */.hF.list(raw, 'slice-columns'),
+        minSliceSize: inputs/* input */.hF.int(raw, 'min-slice-size', 1),
+        missingValues: inputs/* input */.hF.choice(raw, 'missing-values', ['error', 'skip-row']),
+        batchSize: inputs/* input */.hF.intOrAuto(raw, 'batch-size', 1),
+        threads: inputs/* input */.hF.int(raw, 'threads', 0),
+        bootstrapResamples: inputs/* input */.hF.intOrAuto(raw, 'bootstrap-resamples', 1),
     };
 }
 const validateModel = {
@@ -37107,13 +37107,13 @@ var inputs = __nccwpck_require__(2291);
 
 
 function readCommonInputs(raw) {
-    const token = inputs/* input */.h.optional(raw, 'github-token');
+    const token = inputs/* input */.hF.optional(raw, 'github-token');
     return {
-        reportPath: inputs/* input */.h.string(raw, 'report-path') || 'mlgate-report/report.json',
-        comment: inputs/* input */.h.bool(raw, 'comment'),
+        reportPath: inputs/* input */.hF.string(raw, 'report-path') || 'mlgate-report/report.json',
+        comment: inputs/* input */.hF.bool(raw, 'comment'),
         // An unsubstituted expression means we are not on a runner (the CLI reads action.yml defaults).
         githubToken: token && !token.startsWith('${{') ? token : undefined,
-        failOnGate: inputs/* input */.h.bool(raw, 'fail-on-gate'),
+        failOnGate: inputs/* input */.hF.bool(raw, 'fail-on-gate'),
     };
 }
 /**
@@ -37250,10 +37250,13 @@ async function runAction(command) {
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   h: () => (/* binding */ input)
+/* harmony export */   hF: () => (/* binding */ input)
 /* harmony export */ });
-/* unused harmony export recording */
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3916);
+/* unused harmony exports recording, inlineOrFile, parseHeaders, safeUrl, redactUrl */
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3024);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3916);
+
 
 const where = (name) => `input "${name}"`;
 const input = {
@@ -37263,7 +37266,7 @@ const input = {
     required(raw, name, hint) {
         const value = raw.get(name).trim();
         if (value === '')
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigurationError */ .j1(`is required: ${hint}`, where(name));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`is required: ${hint}`, where(name));
         return value;
     },
     optional(raw, name) {
@@ -37288,13 +37291,13 @@ const input = {
             return true;
         if (['false', 'no', '0', 'off', ''].includes(value))
             return false;
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigurationError */ .j1(`expected true or false, got "${raw.get(name)}"`, where(name));
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected true or false, got "${raw.get(name)}"`, where(name));
     },
     int(raw, name, min = 0) {
         const text = raw.get(name).trim();
         const value = Number(text);
         if (!/^-?\d+$/.test(text) || value < min) {
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigurationError */ .j1(`expected a whole number >= ${min}, got "${text}"`, where(name));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected a whole number >= ${min}, got "${text}"`, where(name));
         }
         return value;
     },
@@ -37315,7 +37318,7 @@ const input = {
             const range = [Number.isFinite(min) ? `>= ${min}` : '', Number.isFinite(max) ? `<= ${max}` : '']
                 .filter(Boolean)
                 .join(' and ');
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigurationError */ .j1(`expected a number${range ? ` ${range}` : ''}, got "${text}"`, where(name));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected a number${range ? ` ${range}` : ''}, got "${text}"`, where(name));
         }
         return value;
     },
@@ -37324,7 +37327,7 @@ const input = {
         return input.list(raw, name).map((text) => {
             const value = Number(text);
             if (!(value > 0) || !Number.isFinite(value) || (options.integer && !Number.isInteger(value))) {
-                throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigurationError */ .j1(`expected ${options.integer ? 'whole numbers' : 'numbers'} > 0, got "${text}"`, where(name));
+                throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected ${options.integer ? 'whole numbers' : 'numbers'} > 0, got "${text}"`, where(name));
             }
             return value;
         });
@@ -37334,7 +37337,7 @@ const input = {
         const text = raw.get(name).trim();
         const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(text);
         if (!m) {
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigurationError */ .j1(`expected a duration such as 500ms, 5s, 2m or 1h, got "${text}"`, where(name));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected a duration such as 500ms, 5s, 2m or 1h, got "${text}"`, where(name));
         }
         const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's')];
         return Number(m[1]) * unit;
@@ -37342,7 +37345,7 @@ const input = {
     choice(raw, name, choices) {
         const value = raw.get(name).trim().toLowerCase();
         if (!choices.includes(value)) {
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ConfigurationError */ .j1(`expected one of ${choices.join(', ')}, got "${raw.get(name)}"`, where(name));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected one of ${choices.join(', ')}, got "${raw.get(name)}"`, where(name));
         }
         return value;
     },
@@ -37357,6 +37360,58 @@ function recording(raw) {
             return raw.get(name);
         },
     };
+}
+/**
+ * A config input given inline (YAML or JSON) or as the path of a file holding it: the text, and where it
+ * came from for error messages. A lone word ending in .yml/.yaml/.json that is not a file is a path
+ * with a typo, not inline YAML.
+ */
+function inlineOrFile(text, name) {
+    const path = text.trim();
+    if (path.includes('\n') || !existsSync(path)) {
+        if (/^[^\s:{]+\.(ya?ml|json)$/i.test(path)) {
+            throw new ConfigurationError(`file not found: ${path}; give inline YAML/JSON or an existing file`, where(name));
+        }
+        return { text, where: where(name) };
+    }
+    try {
+        return { text: readFileSync(path, 'utf8'), where: path };
+    }
+    catch (e) {
+        throw new ConfigurationError(`cannot read ${path} (${e.code})`, where(name));
+    }
+}
+/** `Name: value` per line. The message never repeats a line: it may hold a token. */
+function parseHeaders(text, input = 'headers') {
+    const headers = {};
+    text.split(/\r?\n/).forEach((line, i) => {
+        if (line.trim() === '')
+            return;
+        const colon = line.indexOf(':');
+        const header = line.slice(0, colon).trim();
+        if (colon <= 0 || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header)) {
+            throw new ConfigurationError(`line ${i + 1} is not "Name: value"`, where(input));
+        }
+        headers[header] = line.slice(colon + 1).trim();
+    });
+    return headers;
+}
+function safeUrl(url) {
+    try {
+        return new URL(url);
+    }
+    catch {
+        return undefined;
+    }
+}
+/** Credentials in a URL stay out of the report. */
+function redactUrl(url) {
+    const u = safeUrl(url);
+    if (!u)
+        return url;
+    if (u.username || u.password)
+        [u.username, u.password] = ['***', ''];
+    return u.toString();
 }
 
 
@@ -49331,6 +49386,18 @@ function copyFile(srcFile, destFile, force) {
 /******/ 			return fn.r ? promise : getResult();
 /******/ 		}, (err) => ((err ? reject(promise[webpackError] = err) : outerResolve(exports)), resolveQueue(queue)));
 /******/ 		queue && queue.d < 0 && (queue.d = 0);
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/compat get default export */
+/******/ (() => {
+/******/ 	// getDefaultExport function for compatibility with non-harmony modules
+/******/ 	__nccwpck_require__.n = (module) => {
+/******/ 		var getter = module && module.__esModule ?
+/******/ 			() => (module['default']) :
+/******/ 			() => (module);
+/******/ 		__nccwpck_require__.d(getter, { a: getter });
+/******/ 		return getter;
 /******/ 	};
 /******/ })();
 /******/ 
