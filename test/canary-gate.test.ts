@@ -20,12 +20,15 @@ function openMetrics(): string {
     errors: { ok: 10, errors: 1, latency: 0.1 },
     slow: { ok: 10, errors: 0.01, latency: 0.15 },
     nan: 'nan',
+    gone: { ok: 10, errors: 0.01, latency: 0.1 },
   };
   const lines = ['# TYPE requests counter', '# TYPE latency_p95_seconds gauge'];
   const counters: string[] = [];
   const gauges: string[] = [];
   for (const [variant, v] of Object.entries(variants)) {
-    for (let t = NOW - 1800, i = 0; t <= NOW; t += STEP, i++) {
+    // "gone" stopped reporting 20 minutes ago.
+    const end = variant === 'gone' ? NOW - 1200 : NOW;
+    for (let t = NOW - 1800, i = 0; t <= end; t += STEP, i++) {
       if (v === 'nan') {
         gauges.push(`latency_p95_seconds{variant="${variant}"} NaN ${t}`);
         continue;
@@ -132,6 +135,33 @@ describe.skipIf(!prometheusAvailable)('canary-gate against a real Prometheus', (
     expect(details.decision).toBe('inconclusive');
     const latency = details.metrics.find((m: any) => m.name === 'p95-latency');
     expect(latency.reason).toMatch(/fewer than min-samples|no data/);
+  });
+
+  it('judges a dry-run metric and reports it, but never lets it decide', async () => {
+    const dry = CONFIG('slow').replace('    group: latency', '    group: latency\n    dry-run: true');
+    const { details } = await run({ metrics: dry });
+    const latency = details.metrics.find((m: any) => m.name === 'p95-latency');
+    expect(latency).toMatchObject({ verdict: 'fail', dryRun: true });
+    expect(details.decision).toBe('promote');
+  });
+
+  it('stops early and promotes after enough iterations in a row where every metric passed', async () => {
+    const { details } = await run({
+      metrics: CONFIG('good'),
+      iterations: '10',
+      'consecutive-successes': '3',
+    });
+    expect(details.decision).toBe('promote');
+    expect(details.iterations).toHaveLength(3);
+    expect(details.reason).toMatch(/passed 3 iterations in a row/);
+  });
+
+  it('treats stale data as no data', async () => {
+    // Prometheus keeps a stopped series for 5 minutes: its range points end 15 minutes ago, past max-age.
+    const { details } = await run({ metrics: CONFIG('gone'), lookback: '30m' });
+    expect(details.decision).toBe('inconclusive');
+    const latency = details.metrics.find((m: any) => m.name === 'p95-latency');
+    expect(latency.reason).toMatch(/canary: the newest sample is \d+ s old \(max-age 120 s\)/);
   });
 
   it('refuses a query Prometheus cannot parse with exit 2 naming the query', async () => {

@@ -43435,7 +43435,7 @@ async function runAnalysis(config, provider, settings, logger, clock = realClock
         group: m.group,
         critical: m.critical,
         classification: classificationOf(m),
-    })), Object.keys(config.groups).length > 0 ? config.groups : undefined);
+    })), weightsOf(config.groups, gated));
     const decided = decide(gated, scoring, settings, stoppedEarly);
     return {
         ...decided,
@@ -43445,6 +43445,17 @@ async function runAnalysis(config, provider, settings, logger, clock = realClock
         metrics,
         ...(stoppedEarly ? { stoppedEarly: stoppedEarly.why } : {}),
     };
+}
+/**
+ * The group weights of the groups that have metrics to score, scaled to sum to 100: a group whose only
+ * metrics are dry-run must not take its share of the score with it.
+ */
+function weightsOf(groups, gated) {
+    const present = Object.entries(groups).filter(([name]) => gated.some((m) => m.group === name));
+    const total = present.reduce((sum, [, w]) => sum + w, 0);
+    return present.length > 0
+        ? Object.fromEntries(present.map(([name, w]) => [name, (100 * w) / total]))
+        : undefined;
 }
 /** What the scorer sees of a metric's result. */
 function classificationOf(m) {

@@ -185,7 +185,7 @@ export async function runAnalysis(
       critical: m.critical,
       classification: classificationOf(m),
     })),
-    Object.keys(config.groups).length > 0 ? config.groups : undefined,
+    weightsOf(config.groups, gated),
   );
   const decided = decide(gated, scoring, settings, stoppedEarly);
   return {
@@ -196,6 +196,21 @@ export async function runAnalysis(
     metrics,
     ...(stoppedEarly ? { stoppedEarly: stoppedEarly.why } : {}),
   };
+}
+
+/**
+ * The group weights of the groups that have metrics to score, scaled to sum to 100: a group whose only
+ * metrics are dry-run must not take its share of the score with it.
+ */
+function weightsOf(
+  groups: Record<string, number>,
+  gated: MetricResult[],
+): Record<string, number> | undefined {
+  const present = Object.entries(groups).filter(([name]) => gated.some((m) => m.group === name));
+  const total = present.reduce((sum, [, w]) => sum + w, 0);
+  return present.length > 0
+    ? Object.fromEntries(present.map(([name, w]) => [name, (100 * w) / total]))
+    : undefined;
 }
 
 /** What the scorer sees of a metric's result. */
