@@ -3244,7 +3244,7 @@ module.exports = validRange
 /***/ 770:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-/* unused reexport */ __nccwpck_require__(218);
+module.exports = __nccwpck_require__(218);
 
 
 /***/ }),
@@ -3264,10 +3264,10 @@ var assert = __nccwpck_require__(2613);
 var util = __nccwpck_require__(9023);
 
 
-__webpack_unused_export__ = httpOverHttp;
-__webpack_unused_export__ = httpsOverHttp;
-__webpack_unused_export__ = httpOverHttps;
-__webpack_unused_export__ = httpsOverHttps;
+exports.httpOverHttp = httpOverHttp;
+exports.httpsOverHttp = httpsOverHttp;
+exports.httpOverHttps = httpOverHttps;
+exports.httpsOverHttps = httpsOverHttps;
 
 
 function httpOverHttp(options) {
@@ -3557,7 +3557,7 @@ __webpack_unused_export__ = Client
 __webpack_unused_export__ = Pool
 __webpack_unused_export__ = BalancedPool
 __webpack_unused_export__ = Agent
-__webpack_unused_export__ = ProxyAgent
+module.exports.kT = ProxyAgent
 __webpack_unused_export__ = EnvHttpProxyAgent
 __webpack_unused_export__ = RetryAgent
 __webpack_unused_export__ = RetryHandler
@@ -31614,7 +31614,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _commands_index_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8194);
+/* harmony import */ var _commands_index_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5223);
 /* harmony import */ var _runtime_terminal_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3953);
 
 
@@ -31639,7 +31639,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8194:
+/***/ 5223:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -32024,8 +32024,10 @@ function file_command_prepareKeyValueMessage(key, value) {
 const external_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("path");
 // EXTERNAL MODULE: external "http"
 var external_http_ = __nccwpck_require__(8611);
+var external_http_namespaceObject = /*#__PURE__*/__nccwpck_require__.t(external_http_, 2);
 // EXTERNAL MODULE: external "https"
 var external_https_ = __nccwpck_require__(5692);
+var external_https_namespaceObject = /*#__PURE__*/__nccwpck_require__.t(external_https_, 2);
 ;// CONCATENATED MODULE: ./node_modules/@actions/http-client/lib/proxy.js
 function getProxyUrl(reqUrl) {
     const usingSsl = reqUrl.protocol === 'https:';
@@ -32118,7 +32120,7 @@ class DecodedURL extends URL {
 }
 //# sourceMappingURL=proxy.js.map
 // EXTERNAL MODULE: ./node_modules/tunnel/index.js
-var node_modules_tunnel = __nccwpck_require__(770);
+var tunnel = __nccwpck_require__(770);
 // EXTERNAL MODULE: ./node_modules/undici/index.js
 var undici = __nccwpck_require__(6752);
 ;// CONCATENATED MODULE: ./node_modules/@actions/http-client/lib/index.js
@@ -32196,7 +32198,7 @@ const HttpResponseRetryCodes = [
     HttpCodes.ServiceUnavailable,
     HttpCodes.GatewayTimeout
 ];
-const RetryableHttpVerbs = (/* unused pure expression or super */ null && (['OPTIONS', 'GET', 'DELETE', 'HEAD']));
+const RetryableHttpVerbs = ['OPTIONS', 'GET', 'DELETE', 'HEAD'];
 const ExponentialBackoffCeiling = 10;
 const ExponentialBackoffTimeSlice = 5;
 class HttpClientError extends Error {
@@ -32545,7 +32547,7 @@ class lib_HttpClient {
     }
     getAgentDispatcher(serverUrl) {
         const parsedUrl = new URL(serverUrl);
-        const proxyUrl = pm.getProxyUrl(parsedUrl);
+        const proxyUrl = getProxyUrl(parsedUrl);
         const useProxy = proxyUrl && proxyUrl.hostname;
         if (!useProxy) {
             return;
@@ -32556,7 +32558,7 @@ class lib_HttpClient {
         const info = {};
         info.parsedUrl = requestUrl;
         const usingSsl = info.parsedUrl.protocol === 'https:';
-        info.httpModule = usingSsl ? https : http;
+        info.httpModule = usingSsl ? external_https_namespaceObject : external_http_namespaceObject;
         const defaultPort = usingSsl ? 443 : 80;
         info.options = {};
         info.options.host = info.parsedUrl.hostname;
@@ -32655,7 +32657,7 @@ class lib_HttpClient {
     }
     _getAgent(parsedUrl) {
         let agent;
-        const proxyUrl = pm.getProxyUrl(parsedUrl);
+        const proxyUrl = getProxyUrl(parsedUrl);
         const useProxy = proxyUrl && proxyUrl.hostname;
         if (this._keepAlive && useProxy) {
             agent = this._proxyAgent;
@@ -32670,7 +32672,7 @@ class lib_HttpClient {
         const usingSsl = parsedUrl.protocol === 'https:';
         let maxSockets = 100;
         if (this.requestOptions) {
-            maxSockets = this.requestOptions.maxSockets || http.globalAgent.maxSockets;
+            maxSockets = this.requestOptions.maxSockets || external_http_.globalAgent.maxSockets;
         }
         // This is `useProxy` again, but we need to check `proxyURl` directly for TypeScripts's flow analysis.
         if (proxyUrl && proxyUrl.hostname) {
@@ -32695,7 +32697,7 @@ class lib_HttpClient {
         // if tunneling agent isn't assigned create a new agent
         if (!agent) {
             const options = { keepAlive: this._keepAlive, maxSockets };
-            agent = usingSsl ? new https.Agent(options) : new http.Agent(options);
+            agent = usingSsl ? new external_https_.Agent(options) : new external_http_.Agent(options);
             this._agent = agent;
         }
         if (usingSsl && this._ignoreSslError) {
@@ -32718,7 +32720,7 @@ class lib_HttpClient {
             return proxyAgent;
         }
         const usingSsl = parsedUrl.protocol === 'https:';
-        proxyAgent = new ProxyAgent(Object.assign({ uri: proxyUrl.href, pipelining: !this._keepAlive ? 0 : 1 }, ((proxyUrl.username || proxyUrl.password) && {
+        proxyAgent = new undici/* ProxyAgent */.kT(Object.assign({ uri: proxyUrl.href, pipelining: !this._keepAlive ? 0 : 1 }, ((proxyUrl.username || proxyUrl.password) && {
             token: `Basic ${Buffer.from(`${proxyUrl.username}:${proxyUrl.password}`).toString('base64')}`
         })));
         this._proxyAgentDispatcher = proxyAgent;
@@ -34709,7 +34711,7 @@ function notice(message, properties = {}) {
  * @param message info message
  */
 function info(message) {
-    process.stdout.write(message + os.EOL);
+    process.stdout.write(message + external_os_namespaceObject.EOL);
 }
 /**
  * Begin an output group.
@@ -34922,7 +34924,7 @@ var retry_helper_awaiter = (undefined && undefined.__awaiter) || function (thisA
 /**
  * Internal class for retries
  */
-class retry_helper_RetryHelper {
+class RetryHelper {
     constructor(maxAttempts, minSeconds, maxSeconds) {
         if (maxAttempts < 1) {
             throw new Error('max attempts should be greater than or equal to 1');
@@ -34946,11 +34948,11 @@ class retry_helper_RetryHelper {
                     if (isRetryable && !isRetryable(err)) {
                         throw err;
                     }
-                    core.info(err.message);
+                    info(err.message);
                 }
                 // Sleep
                 const seconds = this.getSleepAmount();
-                core.info(`Waiting ${seconds} seconds before trying again`);
+                info(`Waiting ${seconds} seconds before trying again`);
                 yield this.sleep(seconds);
                 attempt++;
             }
@@ -35014,10 +35016,10 @@ const userAgent = 'actions/tool-cache';
  */
 function downloadTool(url, dest, auth, headers) {
     return tool_cache_awaiter(this, void 0, void 0, function* () {
-        dest = dest || path.join(_getTempDirectory(), crypto.randomUUID());
-        yield io.mkdirP(path.dirname(dest));
-        core.debug(`Downloading ${url}`);
-        core.debug(`Destination ${dest}`);
+        dest = dest || external_path_namespaceObject.join(_getTempDirectory(), external_crypto_namespaceObject.randomUUID());
+        yield mkdirP(external_path_namespaceObject.dirname(dest));
+        core_debug(`Downloading ${url}`);
+        core_debug(`Destination ${dest}`);
         const maxAttempts = 3;
         const minSeconds = _getGlobal('TEST_DOWNLOAD_TOOL_RETRY_MIN_SECONDS', 10);
         const maxSeconds = _getGlobal('TEST_DOWNLOAD_TOOL_RETRY_MAX_SECONDS', 20);
@@ -35040,15 +35042,15 @@ function downloadTool(url, dest, auth, headers) {
 }
 function downloadToolAttempt(url, dest, auth, headers) {
     return tool_cache_awaiter(this, void 0, void 0, function* () {
-        if (fs.existsSync(dest)) {
+        if (external_fs_namespaceObject.existsSync(dest)) {
             throw new Error(`Destination file path ${dest} already exists`);
         }
         // Get the response headers
-        const http = new httpm.HttpClient(userAgent, [], {
+        const http = new lib_HttpClient(userAgent, [], {
             allowRetries: false
         });
         if (auth) {
-            core.debug('set auth');
+            core_debug('set auth');
             if (headers === undefined) {
                 headers = {};
             }
@@ -35057,29 +35059,29 @@ function downloadToolAttempt(url, dest, auth, headers) {
         const response = yield http.get(url, headers);
         if (response.message.statusCode !== 200) {
             const err = new HTTPError(response.message.statusCode);
-            core.debug(`Failed to download from "${url}". Code(${response.message.statusCode}) Message(${response.message.statusMessage})`);
+            core_debug(`Failed to download from "${url}". Code(${response.message.statusCode}) Message(${response.message.statusMessage})`);
             throw err;
         }
         // Download the response body
-        const pipeline = util.promisify(stream.pipeline);
+        const pipeline = external_util_.promisify(external_stream_namespaceObject.pipeline);
         const responseMessageFactory = _getGlobal('TEST_DOWNLOAD_TOOL_RESPONSE_MESSAGE_FACTORY', () => response.message);
         const readStream = responseMessageFactory();
         let succeeded = false;
         try {
-            yield pipeline(readStream, fs.createWriteStream(dest));
-            core.debug('download complete');
+            yield pipeline(readStream, external_fs_namespaceObject.createWriteStream(dest));
+            core_debug('download complete');
             succeeded = true;
             return dest;
         }
         finally {
             // Error, delete dest before retry
             if (!succeeded) {
-                core.debug('download failed');
+                core_debug('download failed');
                 try {
-                    yield io.rmRF(dest);
+                    yield rmRF(dest);
                 }
                 catch (err) {
-                    core.debug(`Failed to delete '${dest}'. ${err.message}`);
+                    core_debug(`Failed to delete '${dest}'. ${err.message}`);
                 }
             }
         }
@@ -35371,20 +35373,20 @@ function cacheDir(sourceDir, tool, version, arch) {
  */
 function cacheFile(sourceFile, targetFile, tool, version, arch) {
     return tool_cache_awaiter(this, void 0, void 0, function* () {
-        version = semver.clean(version) || version;
-        arch = arch || os.arch();
-        core.debug(`Caching tool ${tool} ${version} ${arch}`);
-        core.debug(`source file: ${sourceFile}`);
-        if (!fs.statSync(sourceFile).isFile()) {
+        version = node_modules_semver.clean(version) || version;
+        arch = arch || external_os_namespaceObject.arch();
+        core_debug(`Caching tool ${tool} ${version} ${arch}`);
+        core_debug(`source file: ${sourceFile}`);
+        if (!external_fs_namespaceObject.statSync(sourceFile).isFile()) {
             throw new Error('sourceFile is not a file');
         }
         // create the tool dir
         const destFolder = yield _createToolPath(tool, version, arch);
         // copy instead of move. move can fail on Windows due to
         // anti-virus software having an open handle on a file.
-        const destPath = path.join(destFolder, targetFile);
-        core.debug(`destination file ${destPath}`);
-        yield io.cp(sourceFile, destPath);
+        const destPath = external_path_namespaceObject.join(destFolder, targetFile);
+        core_debug(`destination file ${destPath}`);
+        yield io_cp(sourceFile, destPath);
         // write .complete
         _completeToolPath(tool, version, arch);
         return destFolder;
@@ -35576,7 +35578,7 @@ function _getCacheDirectory() {
  */
 function _getTempDirectory() {
     const tempDirectory = process.env['RUNNER_TEMP'] || '';
-    ok(tempDirectory, 'Expected RUNNER_TEMP to be defined');
+    (0,external_assert_.ok)(tempDirectory, 'Expected RUNNER_TEMP to be defined');
     return tempDirectory;
 }
 /**
@@ -40289,6 +40291,7 @@ function parseModel(bytes) {
         outputs: [],
         nodes: [],
         externalData: [],
+        initializers: [],
     };
     let sawGraph = false;
     try {
@@ -40391,10 +40394,19 @@ function readNode(bytes, info) {
 function readInitializer(bytes, info) {
     let name = '';
     let location;
+    let externalLength;
     let external = false;
+    let dataType = 0;
+    let elements = 1;
+    let stored = 0;
     for (const f of fields(bytes)) {
         if (f.number === 8)
             name = protobuf_text(f);
+        else if (f.number === 1)
+            for (const d of ints(f))
+                elements *= d;
+        else if (f.number === 2 && f.wireType === 0)
+            dataType = f.int;
         else if (f.number === 14 && f.wireType === 0)
             external = f.int === 1;
         else if (f.number === 13 && f.wireType === 2) {
@@ -40408,11 +40420,44 @@ function readInitializer(bytes, info) {
             }
             if (key === 'location')
                 location = value;
+            else if (key === 'length')
+                externalLength = Number(value);
         }
+        else if (f.wireType === 2 && TENSOR_DATA_FIELDS.has(f.number))
+            stored += f.bytes.length;
     }
     if (external || location !== undefined)
         info.externalData.push({ tensor: name, location: location ?? '' });
+    const itemBits = ELEMENT_BITS[dataType];
+    const declared = itemBits === undefined ? undefined : Math.ceil((elements * itemBits) / 8);
+    info.initializers.push({ name, bytes: declared ?? externalLength ?? stored });
 }
+/** TensorProto fields that carry the elements inline: float, int32, string, int64, raw, double, uint64. */
+const TENSOR_DATA_FIELDS = new Set([4, 5, 6, 7, 9, 10, 11]);
+/** Bits per element by TensorProto.DataType; strings (8) have no fixed size. */
+const ELEMENT_BITS = {
+    1: 32,
+    2: 8,
+    3: 8,
+    4: 16,
+    5: 16,
+    6: 32,
+    7: 64,
+    9: 8,
+    10: 16,
+    11: 64,
+    12: 32,
+    13: 64,
+    14: 64,
+    15: 128,
+    16: 16,
+    17: 8,
+    18: 8,
+    19: 8,
+    20: 8,
+    21: 4,
+    22: 4,
+};
 function readValueInfo(bytes) {
     const vi = { name: '', kind: 'unknown' };
     for (const f of fields(bytes)) {
@@ -40610,18 +40655,41 @@ async function loadModel(path, input, logger, options = {}) {
     return { path, input, info, session, outputs, sizeBytes: bytes.length };
 }
 function checkDomains(info, where) {
-    const imported = info.opsets.map((o) => o.domain).filter((d) => !KNOWN_DOMAINS.has(d));
-    const used = info.nodes.filter((n) => !KNOWN_DOMAINS.has(n.domain));
-    if (used.length > 0 || imported.length > 0) {
-        const domain = used[0]?.domain ?? imported[0];
-        const ops = [...new Set(used.filter((n) => n.domain === domain).map((n) => n.opType))].join(', ');
-        throw new errors/* ConfigurationError */.j1(`uses operator domain "${domain}"${ops ? ` (${ops})` : ''}, which onnxruntime does not provide: it needs a custom-op library, and mlgate loads none. Export the model with standard operators`, where);
+    const [first] = customDomains(info);
+    if (first) {
+        const ops = first.ops.join(', ');
+        throw new errors/* ConfigurationError */.j1(`uses operator domain "${first.domain}"${ops ? ` (${ops})` : ''}, which onnxruntime does not provide: it needs a custom-op library, and mlgate loads none. Export the model with standard operators`, where);
     }
+}
+/**
+ * Operator domains onnxruntime's CPU build lacks, with the operators used from each: domains used by
+ * nodes first, in node order, then those only imported. Running them takes a custom-op library, that is
+ * native code the model brings along.
+ */
+function customDomains(info) {
+    const used = info.nodes.filter((n) => !KNOWN_DOMAINS.has(n.domain));
+    const imported = info.opsets.map((o) => o.domain).filter((d) => !KNOWN_DOMAINS.has(d));
+    const domains = [...new Set([...used.map((n) => n.domain), ...imported])];
+    return domains.map((domain) => ({
+        domain,
+        ops: [...new Set(used.filter((n) => n.domain === domain).map((n) => n.opType))],
+    }));
 }
 /** External-data locations must stay inside the model's directory: a model file must not read /etc/passwd. */
 function checkExternalData(info, path, where) {
+    const [first] = externalDataOutside(info, path);
+    if (first) {
+        throw new errors/* ConfigurationError */.j1(`tensor "${first.tensor}" keeps its data at "${first.location}", outside the model's directory; refused. External data must sit beside the model`, where);
+    }
+}
+/**
+ * The initializers of the model at `path` whose external data lies outside the model's directory: an
+ * empty or absolute location, one that climbs out with `..`, or one that resolves through a symbolic
+ * link to somewhere else.
+ */
+function externalDataOutside(info, path) {
     const dir = (0,external_node_path_.resolve)((0,external_node_path_.dirname)(path));
-    for (const { tensor, location } of info.externalData) {
+    return info.externalData.filter(({ location }) => {
         const target = (0,external_node_path_.resolve)(dir, location);
         const rel = (0,external_node_path_.relative)(dir, target);
         const escapes = location === '' ||
@@ -40629,21 +40697,19 @@ function checkExternalData(info, path, where) {
             rel.startsWith(`..${external_node_path_.sep}`) ||
             rel === '..' ||
             (0,external_node_path_.isAbsolute)(rel);
-        if (escapes || linksOutside(target, dir)) {
-            throw new errors/* ConfigurationError */.j1(`tensor "${tensor}" keeps its data at "${location}", outside the model's directory; refused. External data must sit beside the model`, where);
-        }
-    }
+        return escapes || linksOutside(target, dir);
+    });
 }
+/** Whether the path resolves, through a symbolic link at any level, to somewhere outside `dir`. */
 function linksOutside(target, dir) {
+    let real;
     try {
-        if (!(0,external_node_fs_.lstatSync)(target).isSymbolicLink())
-            return false;
-        const real = (0,external_node_fs_.realpathSync)(target);
-        return !real.startsWith((0,external_node_fs_.realpathSync)(dir) + external_node_path_.sep);
+        real = (0,external_node_fs_.realpathSync)(target);
     }
     catch {
         return false; // a missing file is onnxruntime's error to report
     }
+    return !real.startsWith((0,external_node_fs_.realpathSync)(dir) + external_node_path_.sep);
 }
 
 ;// CONCATENATED MODULE: ./src/model/predict.ts
@@ -41158,7 +41224,7 @@ function generatedTensor(ort, input, dims, n, draw) {
 }
 
 // EXTERNAL MODULE: ./src/report/json.ts + 2 modules
-var json = __nccwpck_require__(9689);
+var report_json = __nccwpck_require__(9689);
 // EXTERNAL MODULE: ./src/runtime/inputs.ts
 var runtime_inputs = __nccwpck_require__(2291);
 ;// CONCATENATED MODULE: ./src/report/markdown.ts
@@ -41980,7 +42046,7 @@ function result(inputs, gates, known, results, target, stored) {
     }));
     const gateResults = (0,evaluate/* evaluateGates */.ud)(gates.map((g) => (perLevel.has(g.metric) ? { ...g, perSlice: true } : g)), { metrics, baseline: hasBaseline || stored ? baselineMetrics : undefined, slices, known, intervals });
     const regression = results.some((r) => r.comparison?.regression);
-    const report = (0,json/* buildReport */.FK)({
+    const report = (0,report_json/* buildReport */.FK)({
         command: 'benchmark',
         gates: gateResults,
         metrics,
@@ -43816,7 +43882,7 @@ const canaryGate = {
             provider_errors: result.metrics.reduce((n, m) => n + m.counts.error, 0),
             iterations: result.iterations.length,
         };
-        const report = (0,json/* buildReport */.FK)({
+        const report = (0,report_json/* buildReport */.FK)({
             command: 'canary-gate',
             gates: [
                 {
@@ -43854,6 +43920,1969 @@ const canaryGate = {
                 ...result.metrics.map((m) => `  ${m.verdict.padEnd(12)} ${m.name}: ${m.reason}`),
             ],
             outputs: { decision: result.decision, score: String(result.score), metrics: JSON.stringify(metrics) },
+        };
+    },
+};
+
+;// CONCATENATED MODULE: ./src/rollback/kube-api.ts
+/**
+ * Just enough of the Kubernetes REST API for the rollback targets that patch custom resources (Argo
+ * Rollouts, KServe): GET and PATCH with a bearer token or a client certificate, over node:https so that a
+ * cluster CA can be trusted for this client alone.
+ */
+
+
+
+
+
+
+
+const CONTENT_TYPES = {
+    merge: 'application/merge-patch+json',
+    json: 'application/json-patch+json',
+};
+const REQUEST_TIMEOUT_MS = 30_000;
+const UNREACHABLE_CODES = new Set([
+    'ECONNREFUSED',
+    'ENOTFOUND',
+    'EAI_AGAIN',
+    'EHOSTUNREACH',
+    'ENETUNREACH',
+    'ETIMEDOUT',
+    'ECONNRESET',
+]);
+const kube_api_TLS_CODES = new Set([
+    'DEPTH_ZERO_SELF_SIGNED_CERT',
+    'SELF_SIGNED_CERT_IN_CHAIN',
+    'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+    'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+    'CERT_HAS_EXPIRED',
+    'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+class KubeApi {
+    server;
+    /** From the kubeconfig context, for callers that were given none. */
+    namespace;
+    #credentials;
+    /** Only for https: it carries this cluster's CA and client certificate, and nobody else's. */
+    #agent;
+    constructor(credentials) {
+        this.#credentials = credentials;
+        this.server = credentials.server.origin + credentials.server.pathname.replace(/\/+$/, '');
+        this.namespace = credentials.namespace;
+        const { ca, cert, key, insecureSkipVerify } = credentials;
+        if (credentials.server.protocol === 'https:') {
+            this.#agent = new external_node_https_namespaceObject.Agent({ ca, cert, key, rejectUnauthorized: !insecureSkipVerify });
+        }
+    }
+    static fromServer(options) {
+        return new KubeApi({
+            server: serverUrl(options.server, 'input "kube-api-url"'),
+            token: options.token || undefined,
+            ca: options.caFile ? readPem(options.caFile, 'input "kube-ca-file"') : undefined,
+            insecureSkipVerify: options.insecureSkipVerify,
+        });
+    }
+    /**
+     * The current context (or `context`) of a kubeconfig: $KUBECONFIG's first file, else ~/.kube/config, when
+     * no path is given. kubectl merges every file in $KUBECONFIG; mlgate reads one.
+     */
+    static fromKubeconfig(path, context) {
+        const file = path || process.env.KUBECONFIG?.split(external_node_path_.delimiter).find(Boolean) || (0,external_node_path_.join)((0,external_node_os_namespaceObject.homedir)(), '.kube', 'config');
+        return new KubeApi(readKubeconfig(file, context));
+    }
+    get(path) {
+        return this.#request('GET', path);
+    }
+    /** `dryRun` asks the API server to validate and admit the change without persisting it (?dryRun=All). */
+    patch(path, body, options = {}) {
+        const target = options.dryRun ? `${path}${path.includes('?') ? '&' : '?'}dryRun=All` : path;
+        return this.#request('PATCH', target, body, CONTENT_TYPES[options.type ?? 'merge']);
+    }
+    /** The one-line form of a patch for the outcome's steps. */
+    describePatch(path, body, type = 'merge') {
+        return `PATCH ${this.server}${path} (${CONTENT_TYPES[type]}) ${JSON.stringify(body)}`;
+    }
+    #request(method, path, body, contentType) {
+        const url = new URL(this.server + path);
+        const payload = body === undefined ? undefined : JSON.stringify(body);
+        const headers = { accept: 'application/json' };
+        if (this.#credentials.token)
+            headers.authorization = `Bearer ${this.#credentials.token}`;
+        if (payload !== undefined) {
+            headers['content-type'] = contentType;
+            headers['content-length'] = String(Buffer.byteLength(payload));
+        }
+        const transport = url.protocol === 'https:' ? external_node_https_namespaceObject : external_node_http_;
+        const what = `${method} ${url.pathname}`;
+        return new Promise((resolve, reject) => {
+            const request = transport.request(url, { method, headers, agent: this.#agent, timeout: REQUEST_TIMEOUT_MS }, (response) => {
+                const chunks = [];
+                response.on('data', (chunk) => chunks.push(chunk));
+                response.on('error', (e) => reject(this.#networkError(e)));
+                response.on('end', () => {
+                    const text = Buffer.concat(chunks).toString('utf8');
+                    const status = response.statusCode ?? 0;
+                    if (status >= 400)
+                        return reject(this.#refusal(what, status, text));
+                    try {
+                        resolve(JSON.parse(text));
+                    }
+                    catch {
+                        reject(new errors/* ConfigurationError */.j1(`${this.server} answered ${what} with something that is not JSON`));
+                    }
+                });
+            });
+            request.on('timeout', () => request.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
+            request.on('error', (e) => reject(this.#networkError(e)));
+            request.end(payload);
+        });
+    }
+    /** The API's own words (its Status object), never the request's headers. */
+    #refusal(what, status, text) {
+        let reason = external_node_http_.STATUS_CODES[status] ?? 'Error';
+        let message = text.trim().slice(0, 500);
+        try {
+            const parsed = JSON.parse(text);
+            if (parsed.kind === 'Status') {
+                reason = parsed.reason || reason;
+                message = parsed.message ?? '';
+            }
+        }
+        catch {
+            // A proxy in front of the API server may answer in HTML or plain text: its first words are kept.
+        }
+        const hint = status === 401
+            ? ' (the token or client certificate is missing, expired or not accepted)'
+            : status === 403
+                ? ' (give the identity RBAC permission for this verb and resource)'
+                : status === 404
+                    ? ' (check the namespace and name, and that the resource type is installed in the cluster)'
+                    : '';
+        return new errors/* ConfigurationError */.j1(this.#redact(`the Kubernetes API refused ${what}: ${status} ${reason}: ${message}${hint}`));
+    }
+    #networkError(e) {
+        const code = e.code ?? '';
+        if (kube_api_TLS_CODES.has(code)) {
+            return new errors/* ConfigurationError */.j1(`TLS verification of ${this.server} failed (${code}): give the CA that signed its certificate ` +
+                '(kube-ca-file, or certificate-authority in the kubeconfig)');
+        }
+        if (UNREACHABLE_CODES.has(code) || e.errors) {
+            return new errors/* ConfigurationError */.j1(`the Kubernetes API server ${this.server} is unreachable (${code || e.message})`);
+        }
+        return new errors/* ConfigurationError */.j1(this.#redact(`the request to ${this.server} failed: ${e.message}`));
+    }
+    /** A proxy could echo the Authorization header into its error page. */
+    #redact(text) {
+        const token = this.#credentials.token;
+        return token ? text.split(token).join('***') : text;
+    }
+}
+/** Polls `check` until it returns a value or `timeoutMs` passes (then undefined). */
+async function pollUntil(check, timeoutMs, intervalMs) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+        const value = await check();
+        if (value !== undefined || Date.now() >= deadline)
+            return value;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(intervalMs, Math.max(0, deadline - Date.now()))));
+    }
+}
+/** The mark every cluster target leaves on the object it rolled back; a second run reads it back. */
+const ANNOTATIONS = {
+    from: 'mlgate.dev/rolled-back-from',
+    to: 'mlgate.dev/rolled-back-to',
+    reason: 'mlgate.dev/rollback-reason',
+    run: 'mlgate.dev/rollback-run',
+};
+// Annotation values share a 256 KiB budget per object; a pasted report must not exhaust it.
+const MAX_REASON = 1024;
+function auditAnnotations(ctx, from, to) {
+    return {
+        [ANNOTATIONS.from]: from,
+        [ANNOTATIONS.to]: to,
+        [ANNOTATIONS.reason]: ctx.reason.slice(0, MAX_REASON),
+        ...(ctx.runUrl ? { [ANNOTATIONS.run]: ctx.runUrl } : {}),
+    };
+}
+/** A path segment: names are DNS labels, but a typo must not turn into another path. */
+function segment(name) {
+    return encodeURIComponent(name);
+}
+function serverUrl(server, where) {
+    let url;
+    try {
+        url = new URL(server);
+    }
+    catch {
+        throw new errors/* ConfigurationError */.j1(`${server} is not a URL (e.g. https://10.0.0.1:6443)`, where);
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+        throw new errors/* ConfigurationError */.j1(`${server} is not an http(s) URL`, where);
+    }
+    return url;
+}
+function readPem(file, where) {
+    try {
+        return (0,external_node_fs_.readFileSync)(file);
+    }
+    catch (e) {
+        throw new errors/* ConfigurationError */.j1(`cannot read ${file}: ${e.code ?? e}`, where);
+    }
+}
+/** Resolves the context to credentials; contents are never put in messages, only names and paths. */
+function readKubeconfig(file, contextName) {
+    const where = `kubeconfig ${file}`;
+    let config;
+    try {
+        config = (0,dist/* parse */.qg)((0,external_node_fs_.readFileSync)(file, 'utf8')) ?? {};
+    }
+    catch (e) {
+        const code = e.code;
+        throw new errors/* ConfigurationError */.j1(code ? `cannot read it (${code})` : 'is not valid YAML', where);
+    }
+    const name = contextName || config['current-context'];
+    if (!name)
+        throw new errors/* ConfigurationError */.j1('has no current-context; give a context', where);
+    const find = (list, kind, key) => {
+        const entry = (Array.isArray(list) ? list : []).find((e) => e?.name === key);
+        if (!entry?.[kind])
+            throw new errors/* ConfigurationError */.j1(`has no ${kind} named "${key}"`, where);
+        return entry[kind];
+    };
+    const context = find(config.contexts, 'context', name);
+    const cluster = find(config.clusters, 'cluster', context.cluster);
+    const user = context.user ? find(config.users, 'user', context.user) : {};
+    // Relative paths in a kubeconfig are relative to the file itself, as kubectl reads them.
+    const local = (p) => ((0,external_node_path_.isAbsolute)(p) ? p : (0,external_node_path_.join)((0,external_node_path_.dirname)(file), p));
+    const material = (data, path, field) => typeof data === 'string' && data
+        ? Buffer.from(data, 'base64')
+        : typeof path === 'string' && path
+            ? readPem(local(path), `${where}: ${field}`)
+            : undefined;
+    if (user.exec || user['auth-provider']) {
+        throw new errors/* ConfigurationError */.j1(`user "${context.user}" authenticates through ${user.exec ? `an exec plugin (${user.exec.command})` : 'an auth-provider'}, ` +
+            'which mlgate does not run: give a context whose user has a token or a client certificate, ' +
+            'or kube-api-url with kube-token', where);
+    }
+    if (user.username || user.password) {
+        throw new errors/* ConfigurationError */.j1(`user "${context.user}" uses basic auth, which Kubernetes no longer supports`, where);
+    }
+    const token = (typeof user.token === 'string' && user.token) ||
+        (typeof user.tokenFile === 'string' && user.tokenFile
+            ? readPem(local(user.tokenFile), `${where}: tokenFile`).toString('utf8').trim()
+            : undefined);
+    if (!cluster.server)
+        throw new errors/* ConfigurationError */.j1(`cluster "${context.cluster}" has no server`, where);
+    return {
+        server: serverUrl(cluster.server, where),
+        token: token || undefined,
+        ca: material(cluster['certificate-authority-data'], cluster['certificate-authority'], 'certificate-authority'),
+        cert: material(user['client-certificate-data'], user['client-certificate'], 'client-certificate'),
+        key: material(user['client-key-data'], user['client-key'], 'client-key'),
+        insecureSkipVerify: cluster['insecure-skip-tls-verify'] === true,
+        namespace: context.namespace || undefined,
+    };
+}
+
+;// CONCATENATED MODULE: ./src/rollback/argo-rollouts.ts
+/**
+ * The argo-rollouts target: abort a Rollout the way `kubectl argo rollouts abort` does (a merge patch of
+ * the status subresource), so that traffic and replicas go back to the stable ReplicaSet. An aborted
+ * Rollout still has the new version in spec.template and reports Degraded; with `undo`, the stable
+ * ReplicaSet's template is put back in spec.template as `kubectl argo rollouts undo` does, and the Rollout
+ * becomes Healthy on the stable version.
+ */
+
+
+// The label Argo Rollouts adds to each ReplicaSet's template; it must not go back into the Rollout's.
+const HASH_LABEL = 'rollouts-pod-template-hash';
+function argoRolloutsTarget(api, options) {
+    if (!options.rollout)
+        throw new errors/* ConfigurationError */.j1('is required', 'input "rollout"');
+    const ns = segment(options.namespace);
+    const path = `/apis/argoproj.io/v1alpha1/namespaces/${ns}/rollouts/${segment(options.rollout)}`;
+    const ref = `rollout/${options.rollout}`;
+    const undo = options.undo ?? false;
+    async function stableReplicaSet(rollout, hash) {
+        const selector = encodeURIComponent(`${HASH_LABEL}=${hash}`);
+        const list = await api.get(`/apis/apps/v1/namespaces/${ns}/replicasets?labelSelector=${selector}`);
+        return list.items.find((rs) => rs.metadata.ownerReferences?.some((o) => o.uid === rollout.metadata.uid));
+    }
+    /** Waits for the controller to act on the patches; a failure says a re-run only waits. */
+    async function settle(ctx, stable) {
+        const settled = await pollUntil(async () => {
+            const now = await api.get(path);
+            return isSettled(now, stable, undo) ? now : undefined;
+        }, ctx.timeoutMs, options.pollIntervalMs ?? 2000);
+        if (!settled) {
+            throw new errors/* ConfigurationError */.j1(`${ref} was ${undo ? 'aborted and its stable template put back' : 'aborted'}, but it did not settle on ` +
+                `${stable} within ${Math.round(ctx.timeoutMs / 1000)} s. A second run waits again without patching twice.`);
+        }
+        return settled;
+    }
+    async function rollback(ctx) {
+        const rollout = await api.get(path);
+        const status = rollout.status ?? {};
+        const stable = status.stableRS;
+        if (!stable) {
+            throw new errors/* ConfigurationError */.j1(`${ref} has no stable ReplicaSet yet (status.stableRS): its first rollout has not finished, so there is nothing to roll back to`);
+        }
+        const stableRs = await stableReplicaSet(rollout, stable);
+        const from = `${status.currentPodHash} (${argo_rollouts_images(rollout.spec.template)})`;
+        const to = `${stable} (${stableRs ? argo_rollouts_images(stableRs.spec.template) : 'stable'})`;
+        const before = state(rollout);
+        const annotations = rollout.metadata.annotations ?? {};
+        const already = async () => {
+            ctx.logger.info(`${ref} is already ${undo ? 'back on' : 'aborted to'} its stable ReplicaSet ${stable}`);
+            // A run that died while waiting left the patches done: this one only waits for the controller.
+            const after = ctx.dryRun ? before : state(await settle(ctx, stable));
+            const marked = annotations[ANNOTATIONS.from] ?? from;
+            return { rolledBack: false, alreadyRolledBack: true, from: marked, to, steps: [], before, after };
+        };
+        if (status.currentPodHash === stable) {
+            if (annotations[ANNOTATIONS.to] === stable)
+                return already();
+            throw new errors/* ConfigurationError */.j1(`${ref} is fully promoted: its current pods are its stable ReplicaSet ${stable}, so there is no update to ` +
+                'abort and nothing to roll back to. To go back to an older version, deploy that version.');
+        }
+        if (status.abort && !undo)
+            return already();
+        const mark = { metadata: { annotations: auditAnnotations(ctx, from, stable) } };
+        const abort = { status: { abort: true } };
+        const patches = [
+            // Marked first: should this run stop half way, the next one still knows the rollback is under way.
+            { path, body: mark, type: 'merge' },
+            ...(status.abort ? [] : [{ path: `${path}/status`, body: abort, type: 'merge' }]),
+        ];
+        if (undo) {
+            if (!stableRs) {
+                throw new errors/* ConfigurationError */.j1(`the stable ReplicaSet ${stable} of ${ref} was not found, so its template cannot be put back; without undo the rollout is only aborted`);
+            }
+            const template = structuredClone(stableRs.spec.template);
+            delete template.metadata?.labels?.[HASH_LABEL];
+            patches.push({
+                path,
+                body: [{ op: 'replace', path: '/spec/template', value: template }],
+                type: 'json',
+            });
+        }
+        const steps = patches.map((p) => api.describePatch(p.path, p.body, p.type));
+        for (const p of patches)
+            await api.patch(p.path, p.body, { type: p.type, dryRun: ctx.dryRun });
+        if (ctx.dryRun) {
+            ctx.logger.info(`The API server accepted a server-side dry run of ${patches.length} patches of ${ref}`);
+            const settled = undo
+                ? { current: stable, phase: 'Healthy' }
+                : { abort: 'true', phase: 'Degraded' };
+            const after = { ...before, ...settled };
+            return { rolledBack: false, alreadyRolledBack: false, from, to, steps, before, after };
+        }
+        const settled = await settle(ctx, stable);
+        return { rolledBack: true, alreadyRolledBack: false, from, to, steps, before, after: state(settled) };
+    }
+    return { name: `argo-rollouts ${ref}`, rollback };
+}
+/**
+ * Aborted: the controller reports it (phase Degraded, "RolloutAborted"). Undone: the current pods are the
+ * stable ones and the rollout is Healthy, as observed for the latest spec.
+ */
+function isSettled(rollout, stable, undo) {
+    const s = rollout.status ?? {};
+    const observed = s.observedGeneration === undefined || s.observedGeneration === String(rollout.metadata.generation);
+    if (undo)
+        return observed && s.currentPodHash === stable && s.phase === 'Healthy';
+    return s.abort === true && s.phase === 'Degraded' && (s.message ?? '').startsWith('RolloutAborted');
+}
+function argo_rollouts_images(template) {
+    return (template.spec?.containers ?? []).map((c) => `${c.name}=${c.image}`).join(', ');
+}
+function state(rollout) {
+    const s = rollout.status ?? {};
+    return {
+        phase: s.phase ?? '',
+        stable: s.stableRS ?? '',
+        current: s.currentPodHash ?? '',
+        abort: String(s.abort ?? false),
+        images: argo_rollouts_images(rollout.spec.template),
+    };
+}
+
+;// CONCATENATED MODULE: ./src/rollback/github-deployment.ts
+/**
+ * Rolls a GitHub deployment environment back to its last good commit: the newest deployment is marked
+ * failed, and the commit of the newest earlier deployment that succeeded is deployed again, either as a new
+ * deployment (for deploy systems that act on deployment events) or by dispatching the team's deploy
+ * workflow. Each step is a deployment status, so the environment's history is the audit trail.
+ */
+
+
+const github_deployment_WHERE = 'github-deployment rollback';
+const PER_PAGE = 100;
+// 1,000 deployments: an environment with no success among them has nothing worth rolling back to.
+const MAX_PAGES = 10;
+// The documented maximum length of a deployment status description.
+const DESCRIPTION_LIMIT = 140;
+const FAILED = new Set(['failure', 'error']);
+// Each call; the rollback timeout bounds the wait for a dispatched workflow's deployment.
+const github_deployment_REQUEST_TIMEOUT_MS = 30_000;
+function githubDeploymentTarget(options) {
+    const [owner, repo, ...rest] = options.repository.split('/');
+    if (!owner || !repo || rest.length > 0) {
+        throw new errors/* ConfigurationError */.j1(`must be owner/repo, got "${options.repository}"`, 'input "repository"');
+    }
+    if (!options.token)
+        throw new errors/* ConfigurationError */.j1('is required', 'input "github-token"');
+    if (!options.environment.trim())
+        throw new errors/* ConfigurationError */.j1('is required', 'input "environment"');
+    if (options.redeploy === 'workflow' && !options.workflow) {
+        throw new errors/* ConfigurationError */.j1('is required when redeploy is workflow', 'input "workflow"');
+    }
+    if (!/^https?:\/\//.test(options.apiUrl) || !URL.canParse(options.apiUrl)) {
+        throw new errors/* ConfigurationError */.j1(`the GitHub API URL "${options.apiUrl}" is not an http(s) URL`, github_deployment_WHERE);
+    }
+    const repoPath = `/repos/${encodeURIComponent(owner)}/${encodeURIComponent(repo)}`;
+    return {
+        name: 'github-deployment',
+        rollback: (ctx) => rollback(options, repoPath, ctx),
+    };
+}
+async function rollback(options, repoPath, ctx) {
+    const api = new GitHubApi(options.apiUrl, options.token, Date.now() + ctx.timeoutMs);
+    const { environment } = options;
+    const { current, good } = await findCurrentAndGood(api, repoPath, environment);
+    const from = current.deployment.sha;
+    const to = good.deployment.sha;
+    const before = {
+        environment,
+        deployment: String(current.deployment.id),
+        sha: from,
+        ref: current.deployment.ref,
+        state: current.states[0] ?? 'none',
+        'good deployment': String(good.deployment.id),
+        'good sha': to,
+    };
+    const outcome = { from, to, before };
+    if (isAlreadyRolledBack(current, to, options.redeploy)) {
+        ctx.logger.info(`Deployment ${current.deployment.id} to ${environment} already runs ${github_deployment_short(to)}: nothing to do`);
+        const record = rollbackOf(current.deployment);
+        const previous = typeof record?.from === 'string' ? record.from : from;
+        return {
+            ...outcome,
+            from: previous,
+            rolledBack: false,
+            alreadyRolledBack: true,
+            steps: [],
+            after: before,
+        };
+    }
+    const mark = FAILED.has(current.states[0] ?? '') ? 'inactive' : 'failure';
+    const redeploy = options.redeploy === 'workflow'
+        ? workflowRedeploy(options, good.deployment, from, ctx.reason, ctx.logger)
+        : deploymentRedeploy(environment, to, from);
+    const steps = [
+        `set deployment ${current.deployment.id} (${github_deployment_short(from)}) ${mark}: ${ctx.reason}`,
+        ...redeploy.steps,
+    ];
+    if (ctx.dryRun) {
+        for (const step of steps)
+            ctx.logger.info(`Would ${step}`);
+        return { ...outcome, rolledBack: false, alreadyRolledBack: false, steps, after: {} };
+    }
+    await api.post(`${repoPath}/deployments/${current.deployment.id}/statuses`, {
+        state: mark,
+        description: github_deployment_clip(`mlgate rollback to ${github_deployment_short(to)}: ${ctx.reason}`),
+        ...(ctx.runUrl ? { log_url: ctx.runUrl } : {}),
+    });
+    ctx.logger.info(`Marked deployment ${current.deployment.id} (${github_deployment_short(from)}) ${mark}`);
+    const after = await redeploy.run(api, repoPath, current.deployment.id, ctx);
+    return {
+        ...outcome,
+        rolledBack: true,
+        alreadyRolledBack: false,
+        steps,
+        after: { ...after, 'previous deployment': String(current.deployment.id), 'previous state': mark },
+    };
+}
+/** The newest deployment, and the newest earlier one that succeeded, scanning pages newest first. */
+async function findCurrentAndGood(api, repoPath, environment) {
+    let current;
+    let pages = 0;
+    let url = api.url(`${repoPath}/deployments`, {
+        environment,
+        per_page: PER_PAGE,
+        page: 1,
+    });
+    for (; url && pages < MAX_PAGES; pages++) {
+        const { body, next } = await api.getPage(url);
+        for (const deployment of body) {
+            const seen = { deployment, states: await statesOf(api, repoPath, deployment.id) };
+            if (!current)
+                current = seen;
+            else if (wasGood(seen.states))
+                return { current, good: seen };
+        }
+        url = next;
+    }
+    if (!current) {
+        throw new errors/* ConfigurationError */.j1(`nothing to roll back: there are no deployments to environment "${environment}"`, github_deployment_WHERE);
+    }
+    const scanned = url ? `the newest ${pages * PER_PAGE} deployments` : 'the earlier deployments';
+    throw new errors/* ConfigurationError */.j1(`nothing to roll back to: none of ${scanned} to environment "${environment}" succeeded`, github_deployment_WHERE);
+}
+async function statesOf(api, repoPath, id) {
+    const url = api.url(`${repoPath}/deployments/${id}/statuses`, { per_page: PER_PAGE });
+    const { body } = await api.getPage(url);
+    return [...body].sort((a, b) => b.id - a.id).map((s) => s.state);
+}
+/**
+ * Succeeded and not failed since. GitHub marks earlier successful deployments `inactive` when a newer one
+ * succeeds (auto_inactive), so the last good release is usually inactive by the time it is needed.
+ */
+function wasGood(states) {
+    return states.find((state) => state !== 'inactive') === 'success';
+}
+function isAlreadyRolledBack(current, to, redeploy) {
+    if (!wasGood(current.states))
+        return false;
+    // A workflow's deployment carries no mlgate payload; that it runs the good commit is what counts.
+    return (rollbackOf(current.deployment)?.to === to || (redeploy === 'workflow' && current.deployment.sha === to));
+}
+/** The `rollback` record mlgate puts in the payload of the deployments it creates. */
+function rollbackOf(deployment) {
+    let payload = deployment.payload;
+    if (typeof payload === 'string') {
+        try {
+            payload = JSON.parse(payload);
+        }
+        catch {
+            return undefined;
+        }
+    }
+    const record = payload?.rollback;
+    return typeof record === 'object' && record !== null ? record : undefined;
+}
+function deploymentRedeploy(environment, to, from) {
+    return {
+        steps: [
+            `create a deployment of ${github_deployment_short(to)} to ${environment} (rollback from ${github_deployment_short(from)})`,
+            'set the new deployment success',
+        ],
+        async run(api, repoPath, _currentId, ctx) {
+            const created = await api.post(`${repoPath}/deployments`, {
+                ref: to,
+                environment,
+                auto_merge: false,
+                required_contexts: [],
+                payload: { rollback: { from, to, reason: ctx.reason } },
+                description: github_deployment_clip(`mlgate rollback from ${github_deployment_short(from)}: ${ctx.reason}`),
+            });
+            if (typeof created.id !== 'number') {
+                // 202: GitHub merged the default branch instead of deploying; auto_merge is off, so unexpected.
+                throw new errors/* ConfigurationError */.j1(`GitHub did not create the deployment: ${JSON.stringify(created)}`, github_deployment_WHERE);
+            }
+            await api.post(`${repoPath}/deployments/${created.id}/statuses`, {
+                state: 'success',
+                description: github_deployment_clip(`mlgate rollback from ${github_deployment_short(from)}: ${ctx.reason}`),
+                ...(ctx.runUrl ? { log_url: ctx.runUrl } : {}),
+            });
+            ctx.logger.info(`Deployed ${github_deployment_short(to)} to ${environment} again (deployment ${created.id})`);
+            const newest = await newestDeployment(api, repoPath, environment);
+            if (newest?.deployment.id !== created.id || !wasGood(newest.states)) {
+                throw new errors/* ConfigurationError */.j1(`deployment ${created.id} of ${github_deployment_short(to)} was created, but it is not the successful newest deployment of environment "${environment}" (another deployment may have started meanwhile)`, github_deployment_WHERE);
+            }
+            return { deployment: String(created.id), sha: to, state: newest.states[0] };
+        },
+    };
+}
+function workflowRedeploy(options, good, from, reason, logger) {
+    const workflow = options.workflow;
+    const ref = options.workflowRef ?? (isSha(good.ref) ? undefined : good.ref);
+    if (!ref) {
+        throw new errors/* ConfigurationError */.j1(`the good deployment's ref is the commit ${github_deployment_short(good.ref)}, and workflow_dispatch needs a branch or tag: give the ref to run the workflow on`, github_deployment_WHERE);
+    }
+    const fill = { sha: good.sha, ref: good.ref, from, reason };
+    const inputs = Object.fromEntries(Object.entries(options.workflowInputs ?? {}).map(([name, value]) => [
+        name,
+        value.replace(/\{(sha|ref|from|reason)\}/g, (_, key) => fill[key]),
+    ]));
+    if (!Object.values(options.workflowInputs ?? {}).some((value) => value.includes('{sha}'))) {
+        logger.warning(`No workflow input carries {sha}: ${workflow} deploys whatever ${ref} points at now, which must still be ${github_deployment_short(good.sha)}`);
+    }
+    return {
+        steps: [
+            `dispatch ${workflow} on ${ref} with inputs ${JSON.stringify(inputs)}`,
+            `wait for its deployment of ${github_deployment_short(good.sha)} to ${options.environment} to succeed`,
+        ],
+        async run(api, repoPath, currentId, ctx) {
+            await api.post(`${repoPath}/actions/workflows/${encodeURIComponent(workflow)}/dispatches`, {
+                ref,
+                inputs,
+            });
+            ctx.logger.info(`Dispatched ${workflow} on ${ref}; waiting for its deployment of ${github_deployment_short(good.sha)}`);
+            const done = await waitForDeployment(api, repoPath, options, currentId, good.sha);
+            return { deployment: String(done.deployment.id), sha: good.sha, state: done.states[0], workflow };
+        },
+    };
+}
+/** Polls the environment until a deployment newer than `afterId` succeeds or fails, or time runs out. */
+async function waitForDeployment(api, repoPath, options, afterId, sha) {
+    const interval = options.pollIntervalMs ?? 5_000;
+    for (;;) {
+        const newest = await newestDeployment(api, repoPath, options.environment);
+        if (newest && newest.deployment.id > afterId) {
+            if (newest.deployment.sha !== sha) {
+                throw new errors/* ConfigurationError */.j1(`${options.workflow} deployed ${github_deployment_short(newest.deployment.sha)} instead of ${github_deployment_short(sha)} (deployment ${newest.deployment.id}): have it deploy the commit given as {sha}`, github_deployment_WHERE);
+            }
+            if (wasGood(newest.states))
+                return newest;
+            if (FAILED.has(newest.states[0] ?? '')) {
+                throw new errors/* ConfigurationError */.j1(`${options.workflow} ran, but its deployment ${newest.deployment.id} of ${github_deployment_short(sha)} ended in ${newest.states[0]}`, github_deployment_WHERE);
+            }
+        }
+        const left = api.deadline - Date.now();
+        if (left <= 0) {
+            throw new errors/* ConfigurationError */.j1(`${options.workflow} was dispatched, but no successful deployment of ${github_deployment_short(sha)} to environment "${options.environment}" appeared in time: check the workflow run, and that its deploy job names the environment`, github_deployment_WHERE);
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.min(interval, left)));
+    }
+}
+async function newestDeployment(api, repoPath, environment) {
+    const url = api.url(`${repoPath}/deployments`, { environment, per_page: 1, page: 1 });
+    const [deployment] = (await api.getPage(url)).body;
+    return deployment && { deployment, states: await statesOf(api, repoPath, deployment.id) };
+}
+function github_deployment_short(sha) {
+    return isSha(sha) ? sha.slice(0, 7) : sha;
+}
+function isSha(ref) {
+    return /^[0-9a-f]{40}$/i.test(ref);
+}
+function github_deployment_clip(text) {
+    return text.length <= DESCRIPTION_LIMIT ? text : `${text.slice(0, DESCRIPTION_LIMIT - 1)}…`;
+}
+const HINTS = {
+    401: 'the github-token is invalid or has expired',
+    403: 'the token may not do this: give the job `permissions: deployments: write` (and `actions: write` to dispatch a workflow)',
+    404: 'the repository or workflow was not found, or the token cannot see it',
+};
+/** The few REST calls this target makes, over plain fetch; every failure is one clear line without the token. */
+class GitHubApi {
+    root;
+    token;
+    deadline;
+    constructor(root, token, deadline) {
+        this.root = root;
+        this.token = token;
+        this.deadline = deadline;
+    }
+    url(path, query) {
+        const params = new URLSearchParams(Object.entries(query).map(([k, v]) => [k, String(v)]));
+        return `${this.root.replace(/\/+$/, '')}${path}?${params}`;
+    }
+    async getPage(url) {
+        const response = await this.request('GET', url);
+        return { body: (await response.json()), next: this.nextPage(response.headers.get('link')) };
+    }
+    async post(path, json) {
+        const response = await this.request('POST', `${this.root.replace(/\/+$/, '')}${path}`, json);
+        const text = await response.text();
+        return (text ? JSON.parse(text) : {});
+    }
+    /** rel="next" from a Link header, only on the API's own origin: the token must not follow it elsewhere. */
+    nextPage(link) {
+        const next = link
+            ?.split(',')
+            .map((part) => /<([^>]+)>\s*;\s*rel="?next"?/.exec(part)?.[1])
+            .find((url) => url !== undefined);
+        return next && new URL(next).origin === new URL(this.root).origin ? next : undefined;
+    }
+    async request(method, url, json) {
+        const { pathname } = new URL(url);
+        let response;
+        try {
+            response = await fetch(url, {
+                method,
+                headers: {
+                    Authorization: `Bearer ${this.token}`,
+                    Accept: 'application/vnd.github+json',
+                    'X-GitHub-Api-Version': '2022-11-28',
+                    'User-Agent': `mlgate/${report_json/* MLGATE_VERSION */.C_}`,
+                    ...(json === undefined ? {} : { 'Content-Type': 'application/json' }),
+                },
+                body: json === undefined ? undefined : JSON.stringify(json),
+                signal: AbortSignal.timeout(github_deployment_REQUEST_TIMEOUT_MS),
+            });
+        }
+        catch (e) {
+            throw new errors/* ConfigurationError */.j1(this.redact(`could not reach ${new URL(url).origin}: ${cause(e)}`), github_deployment_WHERE);
+        }
+        if (response.ok)
+            return response;
+        throw new errors/* ConfigurationError */.j1(this.redact(await describeFailure(method, pathname, response)), github_deployment_WHERE);
+    }
+    redact(text) {
+        return text.split(this.token).join('***');
+    }
+}
+async function describeFailure(method, path, response) {
+    let message = response.statusText;
+    try {
+        const body = (await response.json());
+        if (typeof body.message === 'string')
+            message = body.message;
+    }
+    catch {
+        // Not JSON (a proxy's error page): the status text will do.
+    }
+    const limited = response.headers.get('x-ratelimit-remaining') === '0' ? ' (API rate limit exhausted)' : '';
+    const hint = HINTS[response.status] ? `; ${HINTS[response.status]}` : '';
+    return `${method} ${path} answered ${response.status}: ${message}${limited}${hint}`;
+}
+/** Why fetch failed: undici hides the system error ("connect ECONNREFUSED ...") in `cause`. */
+function cause(e) {
+    const err = e;
+    if (err.name === 'TimeoutError')
+        return `no answer within ${github_deployment_REQUEST_TIMEOUT_MS / 1000} s`;
+    return err.cause?.message || err.cause?.code || err.message;
+}
+
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+;// CONCATENATED MODULE: ./src/rollback/kubernetes.ts
+/**
+ * The kubernetes target: `kubectl rollout undo` of a Deployment to an explicit revision, then `kubectl
+ * rollout status`; and the kubectl it runs, from PATH or installed checksum-verified into the tool cache.
+ */
+
+
+
+
+
+
+
+
+const REVISION = 'deployment.kubernetes.io/revision';
+// Going back to revision N re-numbers N's ReplicaSet as the newest revision and remembers N here.
+const REVISION_HISTORY = 'deployment.kubernetes.io/revision-history';
+const TEMPLATE_HASH = 'pod-template-hash';
+const COMMAND_TIMEOUT_MS = 120_000;
+// kubectl and helm enforce their own --timeout; ours only catches one that hangs past it.
+const WAIT_GRACE_MS = 30_000;
+function kubernetesTarget(options) {
+    if (!options.deployment)
+        throw new errors/* ConfigurationError */.j1('is required', 'input "deployment"');
+    checkRevision(options.revision);
+    const ref = `deployment/${options.deployment}`;
+    const scope = [
+        ...(options.namespace ? ['--namespace', options.namespace] : []),
+        ...(options.context ? ['--context', options.context] : []),
+        ...(options.kubeconfig ? ['--kubeconfig', options.kubeconfig] : []),
+    ];
+    const kubectl = (args, timeoutMs = COMMAND_TIMEOUT_MS) => runTool(options.kubectl, [...args, ...scope], timeoutMs);
+    const show = (args) => displayCommand((0,external_node_path_.basename)(options.kubectl), [...args, ...scope]);
+    const readDeployment = async () => JSON.parse(await kubectl(['get', 'deployment', options.deployment, '-o', 'json']));
+    async function readRevisions(deployment) {
+        const labels = Object.entries(deployment.spec.selector?.matchLabels ?? {});
+        const selector = labels.map(([k, v]) => `${k}=${v}`).join(',');
+        const list = JSON.parse(await kubectl(['get', 'replicasets', ...(selector ? ['-l', selector] : []), '-o', 'json']));
+        // The selector can match another owner's ReplicaSets; only this Deployment's are its history.
+        return list.items
+            .filter((rs) => rs.metadata.ownerReferences?.some((o) => o.uid === deployment.metadata.uid))
+            .map(toRevision)
+            .filter((r) => r !== undefined);
+    }
+    /** `rollout status` within the timeout; a failure says what was done and that a re-run only waits. */
+    async function waitForRollout(ctx, to) {
+        const seconds = Math.max(1, Math.ceil(ctx.timeoutMs / 1000));
+        const status = ['rollout', 'status', ref, `--timeout=${seconds}s`];
+        if (ctx.dryRun)
+            return show(status);
+        try {
+            await kubectl(status, ctx.timeoutMs + WAIT_GRACE_MS);
+        }
+        catch (e) {
+            throw new errors/* ConfigurationError */.j1(`${ref} was rolled back to ${to}, but the rollout did not complete within ${seconds} s ` +
+                `(${e.message}). A second run waits again without undoing twice.`);
+        }
+        return show(status);
+    }
+    async function rollback(ctx) {
+        const deployment = await readDeployment();
+        const revisions = await readRevisions(deployment);
+        const annotations = deployment.metadata.annotations ?? {};
+        const current = revisions.find((r) => String(r.revision) === annotations[REVISION]);
+        if (!current) {
+            throw new errors/* ConfigurationError */.j1(`${ref} has no ReplicaSet for its revision ${annotations[REVISION] ?? '(none)'}; has it rolled out yet?`);
+        }
+        const before = kubernetes_state(deployment, current);
+        // The mark names the template we restored: revision numbers change on every undo, the hash does not.
+        const markedByUs = annotations[ANNOTATIONS.to] === current.hash;
+        const already = async () => {
+            ctx.logger.info(`${ref} already serves ${kubernetes_describe(current)}: nothing to roll back, checking it is ready`);
+            // A run that died while waiting left the undo done: this one only waits for it.
+            const steps = ctx.dryRun ? [] : [await waitForRollout(ctx, kubernetes_describe(current))];
+            const from = markedByUs ? (annotations[ANNOTATIONS.from] ?? kubernetes_describe(current)) : kubernetes_describe(current);
+            const after = ctx.dryRun ? before : kubernetes_state(await readDeployment(), current);
+            return {
+                rolledBack: false,
+                alreadyRolledBack: true,
+                from,
+                to: kubernetes_describe(current),
+                steps,
+                before,
+                after,
+            };
+        };
+        // Without this, a second run would take the bad revision for "the previous one" and go back to it.
+        if (options.revision === undefined && markedByUs)
+            return already();
+        const target = options.revision === undefined
+            ? previousOf(current, revisions)
+            : byNumber(options.revision, revisions, ref);
+        if (!target) {
+            throw new errors/* ConfigurationError */.j1(`${ref} has no revision before ${kubernetes_describe(current)}, so there is nothing to roll back to ` +
+                '(old ReplicaSets are kept up to spec.revisionHistoryLimit)');
+        }
+        if (target.hash === current.hash)
+            return already();
+        const from = kubernetes_describe(current);
+        const to = kubernetes_describe(target);
+        const undo = ['rollout', 'undo', ref, `--to-revision=${target.revision}`];
+        const mark = Object.entries(auditAnnotations(ctx, from, target.hash)).map(([k, v]) => `${k}=${v}`);
+        const annotate = ['annotate', ref, ...mark, '--overwrite'];
+        if (ctx.dryRun) {
+            await kubectl([...undo, '--dry-run=server']);
+            await kubectl([...annotate, '--dry-run=server']);
+            ctx.logger.info(`The API server accepted a server-side dry run of the undo to ${to} and of the annotation`);
+            const steps = [show(undo), show(annotate), await waitForRollout(ctx, to)];
+            const after = {
+                revision: `new, restoring ${target.revision}`,
+                template: target.hash,
+                images: target.images,
+            };
+            return { rolledBack: false, alreadyRolledBack: false, from, to, steps, before, after };
+        }
+        ctx.logger.info(`Rolling ${ref} back from ${from} to ${to}`);
+        await kubectl(undo);
+        // Marked straight after the undo, not before: `rollout undo` replaces the Deployment's annotations with
+        // the target ReplicaSet's. And not after the wait, the step a run is most likely to die in.
+        await kubectl(annotate);
+        const steps = [show(undo), show(annotate), await waitForRollout(ctx, to)];
+        const now = await readDeployment();
+        const restored = (await readRevisions(now)).find((r) => r.hash === target.hash) ?? target;
+        return {
+            rolledBack: true,
+            alreadyRolledBack: false,
+            from,
+            to,
+            steps,
+            before,
+            after: kubernetes_state(now, restored),
+        };
+    }
+    return { name: `kubernetes ${ref}`, rollback };
+}
+function checkRevision(revision) {
+    if (revision !== undefined && !(Number.isInteger(revision) && revision > 0)) {
+        throw new errors/* ConfigurationError */.j1(`${revision} is not a revision number (1 or more)`, 'input "revision"');
+    }
+}
+function toRevision(rs) {
+    const annotations = rs.metadata.annotations ?? {};
+    const revision = Number(annotations[REVISION]);
+    if (!Number.isInteger(revision) || revision <= 0)
+        return undefined;
+    return {
+        revision,
+        history: (annotations[REVISION_HISTORY] ?? '').split(',').filter(Boolean).map(Number),
+        hash: rs.metadata.labels?.[TEMPLATE_HASH] ?? rs.metadata.name,
+        images: kubernetes_images(rs.spec.template),
+    };
+}
+function previousOf(current, revisions) {
+    return revisions
+        .filter((r) => r.revision < current.revision && r.hash !== current.hash)
+        .sort((a, b) => b.revision - a.revision)[0];
+}
+/** A revision by the number the user knows it by, also after an undo has re-numbered it. */
+function byNumber(wanted, revisions, ref) {
+    const found = revisions.find((r) => r.revision === wanted || r.history.includes(wanted));
+    if (found)
+        return found;
+    const known = revisions.map((r) => r.revision).sort((a, b) => a - b);
+    throw new errors/* ConfigurationError */.j1(`${ref} has no revision ${wanted} (it has ${known.join(', ')})`, 'input "revision"');
+}
+function kubernetes_images(template) {
+    return (template.spec?.containers ?? []).map((c) => `${c.name}=${c.image}`).join(', ');
+}
+function kubernetes_describe(revision) {
+    return `revision ${revision.revision} (${revision.images})`;
+}
+function kubernetes_state(deployment, revision) {
+    return {
+        revision: String(revision.revision),
+        template: revision.hash,
+        images: kubernetes_images(deployment.spec.template),
+        ready: `${deployment.status?.readyReplicas ?? 0}/${deployment.spec.replicas ?? 1}`,
+    };
+}
+/**
+ * Runs a tool with an argument array (never a shell) and returns its stdout. What it printed on stderr
+ * becomes the error: kubectl and helm say there what went wrong, and never print credentials.
+ */
+function runTool(command, args, timeoutMs) {
+    return new Promise((resolve, reject) => {
+        (0,external_node_child_process_namespaceObject.execFile)(command, args, { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, windowsHide: true }, (error, stdout, stderr) => {
+            if (!error)
+                return resolve(stdout);
+            const code = error.code;
+            const shown = displayCommand((0,external_node_path_.basename)(command), args);
+            if (code === 'ENOENT' || code === 'EACCES') {
+                reject(new errors/* ConfigurationError */.j1(`${command} could not be run (${code}): install it or give its path`));
+            }
+            else if (error.killed) {
+                reject(new errors/* ConfigurationError */.j1(`\`${shown}\` did not finish within ${Math.round(timeoutMs / 1000)} s`));
+            }
+            else {
+                const said = (stderr || stdout).trim().split(/\r?\n/).filter(Boolean).slice(-3).join(' / ');
+                reject(new errors/* ConfigurationError */.j1(`\`${shown}\` failed: ${said || `exit code ${error.code}`}`));
+            }
+        });
+    });
+}
+/** The command as a shell would need it, for people to read; it is never run through a shell. */
+function displayCommand(command, args) {
+    return [command, ...args]
+        .map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`))
+        .join(' ');
+}
+/** kubectl from PATH, else from the tool cache, else downloaded, checksum-verified and cached. */
+async function resolveKubectl(options) {
+    const { logger } = options;
+    const exe = process.platform === 'win32' ? 'kubectl.exe' : 'kubectl';
+    const onPath = findOnPath(exe);
+    if (onPath) {
+        logger.info(`Using ${onPath} (on PATH)`);
+        return onPath;
+    }
+    const version = options.version.trim().replace(/^v/, '');
+    if (!/^\d+\.\d+\.\d+$/.test(version)) {
+        throw new errors/* ConfigurationError */.j1(`"${options.version}" is not a kubectl version like 1.31.2`, 'input "kubectl-version"');
+    }
+    // @actions/tool-cache reads both from process.env itself.
+    if (!process.env.RUNNER_TOOL_CACHE || !process.env.RUNNER_TEMP) {
+        throw new errors/* ConfigurationError */.j1('kubectl is not on PATH, and outside a runner (RUNNER_TOOL_CACHE and RUNNER_TEMP unset) mlgate does not install it: install kubectl');
+    }
+    const cached = find('kubectl', version);
+    if (cached) {
+        logger.info(`Using kubectl ${version} from the tool cache`);
+        return (0,external_node_path_.join)(cached, exe);
+    }
+    const platform = kubectlPlatform();
+    const url = `${options.baseUrl.replace(/\/+$/, '')}/v${version}/bin/${platform}/${exe}`;
+    const expected = (options.sha256?.[platform] ?? (await publishedSha256(`${url}.sha256`))).toLowerCase();
+    logger.info(`Downloading kubectl ${version} for ${platform} from ${url}`);
+    const file = await download(url);
+    const actual = await sha256Of(file);
+    if (actual !== expected) {
+        await (0,promises_.rm)(file, { force: true });
+        throw new errors/* ConfigurationError */.j1(`the kubectl downloaded from ${url} has sha256 ${actual}, not the expected ${expected}: it was deleted, not run`);
+    }
+    // Executable only once verified, so that a tampered download is never runnable.
+    await (0,promises_.chmod)(file, 0o755);
+    const dir = await cacheFile(file, exe, 'kubectl', version);
+    await (0,promises_.rm)(file, { force: true });
+    logger.info(`kubectl ${version} verified (sha256 ${actual}) and cached`);
+    return (0,external_node_path_.join)(dir, exe);
+}
+/** The os/arch pair of dl.k8s.io's layout for this machine. */
+function kubectlPlatform() {
+    const os = { linux: 'linux', darwin: 'darwin', win32: 'windows' }[process.platform];
+    const arch = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x' }[process.arch];
+    if (!os || !arch) {
+        throw new errors/* ConfigurationError */.j1(`kubectl is not published for ${process.platform}/${process.arch}: install it on PATH`);
+    }
+    return `${os}/${arch}`;
+}
+function findOnPath(exe) {
+    for (const dir of (process.env.PATH ?? '').split(external_node_path_.delimiter).filter(Boolean)) {
+        const candidate = (0,external_node_path_.join)(dir, exe);
+        try {
+            (0,external_node_fs_.accessSync)(candidate, external_node_fs_.constants.X_OK);
+            if ((0,external_node_fs_.statSync)(candidate).isFile())
+                return candidate;
+        }
+        catch {
+            // Not here, or not executable: the next directory.
+        }
+    }
+    return undefined;
+}
+async function publishedSha256(url) {
+    const file = await download(url);
+    const text = (await (0,promises_.readFile)(file, 'utf8')).trim();
+    await (0,promises_.rm)(file, { force: true });
+    const digest = text.split(/\s+/)[0];
+    if (!/^[0-9a-f]{64}$/i.test(digest))
+        throw new errors/* ConfigurationError */.j1(`${url} does not hold a sha256 checksum`);
+    return digest;
+}
+async function download(url) {
+    try {
+        return await downloadTool(url);
+    }
+    catch (e) {
+        const status = e instanceof HTTPError ? `HTTP ${e.httpStatusCode}` : e.message;
+        throw new errors/* ConfigurationError */.j1(`could not download ${url} (${status})`, 'input "kubectl-base-url"');
+    }
+}
+function sha256Of(file) {
+    return new Promise((resolve, reject) => {
+        const hash = (0,external_node_crypto_.createHash)('sha256');
+        (0,external_node_fs_.createReadStream)(file)
+            .on('data', (chunk) => hash.update(chunk))
+            .on('error', reject)
+            .on('end', () => resolve(hash.digest('hex')));
+    });
+}
+
+;// CONCATENATED MODULE: ./src/rollback/helm.ts
+/**
+ * The helm target: `helm rollback` of a release to the revision before the deployed one, with --wait.
+ * Helm's own history is the audit trail: every rollback is a new revision described "Rollback to N".
+ */
+
+
+
+const helm_COMMAND_TIMEOUT_MS = 120_000;
+const helm_WAIT_GRACE_MS = 30_000;
+const ROLLBACK_DESCRIPTION = /^Rollback to (\d+)$/;
+function helmTarget(options) {
+    if (!options.release)
+        throw new errors/* ConfigurationError */.j1('is required', 'input "release"');
+    const { revision } = options;
+    if (revision !== undefined && !(Number.isInteger(revision) && revision > 0)) {
+        throw new errors/* ConfigurationError */.j1(`${revision} is not a revision number (1 or more)`, 'input "revision"');
+    }
+    const scope = [
+        ...(options.namespace ? ['--namespace', options.namespace] : []),
+        ...(options.context ? ['--kube-context', options.context] : []),
+        ...(options.kubeconfig ? ['--kubeconfig', options.kubeconfig] : []),
+    ];
+    const helm = (args, timeoutMs = helm_COMMAND_TIMEOUT_MS) => runTool(options.helm, [...args, ...scope], timeoutMs);
+    const what = `helm release ${options.release}`;
+    async function history() {
+        const all = JSON.parse(await helm(['history', options.release, '-o', 'json']));
+        const deployed = all.filter((r) => r.status === 'deployed').sort((a, b) => b.revision - a.revision)[0];
+        if (!deployed) {
+            const latest = [...all].sort((a, b) => b.revision - a.revision)[0];
+            throw new errors/* ConfigurationError */.j1(`${what} has no deployed revision (the latest, ${latest?.revision ?? 'none'}, is ${latest?.status ?? 'missing'}), ` +
+                'so there is no current release to roll back from');
+        }
+        return { all, deployed };
+    }
+    async function rollback(ctx) {
+        const { all, deployed } = await history();
+        // A failed upgrade leaves helm's "deployed" on the revision before it while the cluster holds (part of)
+        // the failed one: going back to the deployed revision is what restores the last good release.
+        const newest = [...all].sort((a, b) => b.revision - a.revision)[0];
+        const failed = newest.status === 'failed' && newest.revision > deployed.revision ? newest : undefined;
+        const current = failed ?? deployed;
+        const before = helm_state(current);
+        // The deployed revision says which revision it restored; a second run must not roll back from it.
+        const restored = failed ? 0 : Number(ROLLBACK_DESCRIPTION.exec(deployed.description ?? '')?.[1]);
+        const already = () => {
+            ctx.logger.info(`${what} already serves ${helm_describe(deployed)} ("${deployed.description}"): nothing to do`);
+            // A rollback is a new revision, so the one just before it is what it replaced.
+            const replaced = restored ? all.find((r) => r.revision === deployed.revision - 1) : undefined;
+            const from = helm_describe(replaced ?? deployed);
+            return {
+                rolledBack: false,
+                alreadyRolledBack: true,
+                from,
+                to: helm_describe(deployed),
+                steps: [],
+                before,
+                after: before,
+            };
+        };
+        if (restored && (revision === undefined || revision === restored))
+            return already();
+        const byDefault = failed ? deployed : helm_previousOf(deployed, all);
+        const target = revision === undefined ? byDefault : all.find((r) => r.revision === revision);
+        if (revision !== undefined && !target) {
+            const known = all.map((r) => r.revision).sort((a, b) => a - b);
+            throw new errors/* ConfigurationError */.j1(`${what} has no revision ${revision} (it has ${known.join(', ')})`, 'input "revision"');
+        }
+        if (!target) {
+            throw new errors/* ConfigurationError */.j1(`${what} has no superseded revision before ${helm_describe(deployed)}, so there is nothing to roll back to`);
+        }
+        if (target.revision === current.revision)
+            return already();
+        const from = helm_describe(current);
+        const to = helm_describe(target);
+        const waitSeconds = Math.max(1, Math.ceil(ctx.timeoutMs / 1000));
+        const command = [
+            'rollback',
+            options.release,
+            String(target.revision),
+            '--wait',
+            '--timeout',
+            `${waitSeconds}s`,
+        ];
+        const steps = [displayCommand((0,external_node_path_.basename)(options.helm), [...command, ...scope])];
+        // helm rollback has no description flag: the reason lives in the job summary and the report.
+        if (ctx.dryRun) {
+            await helm([...command, '--dry-run'], ctx.timeoutMs + helm_WAIT_GRACE_MS);
+            ctx.logger.info(`helm accepted a dry run of the rollback to ${to}`);
+            const after = {
+                ...helm_state(target),
+                revision: `new, restoring ${target.revision}`,
+                status: 'deployed',
+                description: `Rollback to ${target.revision}`,
+            };
+            return { rolledBack: false, alreadyRolledBack: false, from, to, steps, before, after };
+        }
+        ctx.logger.info(`Rolling ${what} back from ${from} to ${to}`);
+        await helm(command, ctx.timeoutMs + helm_WAIT_GRACE_MS);
+        const now = (await history()).deployed;
+        if (now.description !== `Rollback to ${target.revision}`) {
+            throw new errors/* ConfigurationError */.j1(`helm rollback finished, but the deployed revision of ${what} is ${helm_describe(now)} ("${now.description}"), ` +
+                `not a rollback to ${target.revision}`);
+        }
+        return { rolledBack: true, alreadyRolledBack: false, from, to, steps, before, after: helm_state(now) };
+    }
+    return { name: what, rollback };
+}
+function helm_previousOf(deployed, all) {
+    return all
+        .filter((r) => r.revision < deployed.revision && r.status === 'superseded')
+        .sort((a, b) => b.revision - a.revision)[0];
+}
+function helm_describe(r) {
+    return `revision ${r.revision} (${r.chart}${r.app_version ? `, app ${r.app_version}` : ''})`;
+}
+function helm_state(r) {
+    return {
+        revision: String(r.revision),
+        status: r.status,
+        chart: r.chart,
+        'app version': r.app_version ?? '',
+        description: r.description ?? '',
+    };
+}
+
+;// CONCATENATED MODULE: ./src/rollback/kserve.ts
+/**
+ * The kserve target: `spec.predictor.canaryTrafficPercent: 0` on an InferenceService, which pins all
+ * traffic to the last revision rolled out before the current one (KServe's documented rollback), then a
+ * wait until the status shows that revision at 100%.
+ */
+
+
+// Named in the refusal: canary traffic needs Knative (serverless mode), raw deployments have no split.
+const DEPLOYMENT_MODE = 'serving.kserve.io/deploymentMode';
+function kserveTarget(api, options) {
+    if (!options.service)
+        throw new errors/* ConfigurationError */.j1('is required', 'input "inference-service"');
+    const path = `/apis/serving.kserve.io/v1beta1/namespaces/${segment(options.namespace)}` +
+        `/inferenceservices/${segment(options.service)}`;
+    const ref = `inferenceservice/${options.service}`;
+    /** Waits until the status shows all traffic on `target`; a failure says a re-run only waits. */
+    async function settle(ctx, target) {
+        const settled = await pollUntil(async () => {
+            const now = await api.get(path);
+            return fullTraffic(now.status?.components?.predictor ?? {}) === target ? now : undefined;
+        }, ctx.timeoutMs, options.pollIntervalMs ?? 2000);
+        if (!settled) {
+            throw new errors/* ConfigurationError */.j1(`${ref} has canaryTrafficPercent 0, but its status did not show 100% of traffic on ${target} within ` +
+                `${Math.round(ctx.timeoutMs / 1000)} s. A second run changes nothing and waits again.`);
+        }
+        return settled;
+    }
+    async function rollback(ctx) {
+        const isvc = await api.get(path);
+        const mode = isvc.metadata.annotations?.[DEPLOYMENT_MODE];
+        const predictor = isvc.status?.components?.predictor ?? {};
+        if (!predictor.traffic?.length) {
+            throw new errors/* ConfigurationError */.j1(`${ref} has no traffic split${mode ? ` (deploymentMode ${mode})` : ''}: canary rollback with ` +
+                'canaryTrafficPercent needs the serverless (Knative) deployment mode');
+        }
+        const serving = predictor.latestReadyRevision ?? '';
+        const before = kserve_state(isvc);
+        // During a canary the stable revision is the latest rolled out; once the canary took 100% it is the
+        // rolled-out revision before it.
+        const target = predictor.latestRolledoutRevision && predictor.latestRolledoutRevision !== serving
+            ? predictor.latestRolledoutRevision
+            : predictor.previousRolledoutRevision;
+        if (isvc.spec.predictor.canaryTrafficPercent === 0) {
+            ctx.logger.info(`${ref} already has canaryTrafficPercent 0: nothing to roll back, checking the traffic`);
+            // A run that died while waiting left the patch done: this one only waits for the traffic to move.
+            const after = ctx.dryRun || !target ? before : kserve_state(await settle(ctx, target));
+            const to = target ?? fullTraffic(predictor) ?? '';
+            return { rolledBack: false, alreadyRolledBack: true, from: serving, to, steps: [], before, after };
+        }
+        if (!target) {
+            throw new errors/* ConfigurationError */.j1(`${ref} has no revision rolled out before ${serving || 'its current one'}, so there is nothing to roll back to`);
+        }
+        const patch = {
+            metadata: { annotations: auditAnnotations(ctx, serving, target) },
+            spec: { predictor: { canaryTrafficPercent: 0 } },
+        };
+        const steps = [api.describePatch(path, patch)];
+        // One patch: the mark and the change land together or not at all.
+        await api.patch(path, patch, { dryRun: ctx.dryRun });
+        if (ctx.dryRun) {
+            ctx.logger.info(`The API server accepted a server-side dry run of the patch of ${ref}`);
+            const after = { ...before, canaryTrafficPercent: '0', traffic: `${target}=100%` };
+            return { rolledBack: false, alreadyRolledBack: false, from: serving, to: target, steps, before, after };
+        }
+        const settled = await settle(ctx, target);
+        return {
+            rolledBack: true,
+            alreadyRolledBack: false,
+            from: serving,
+            to: target,
+            steps,
+            before,
+            after: kserve_state(settled),
+        };
+    }
+    return { name: `kserve ${ref}`, rollback };
+}
+/** The revision that takes all the traffic (KServe may list one revision twice, tagged and untagged). */
+function fullTraffic(predictor) {
+    const percent = new Map();
+    for (const t of predictor.traffic ?? []) {
+        if (t.revisionName)
+            percent.set(t.revisionName, (percent.get(t.revisionName) ?? 0) + (t.percent ?? 0));
+    }
+    return [...percent].find(([, p]) => p === 100)?.[0];
+}
+function kserve_state(isvc) {
+    const p = isvc.status?.components?.predictor ?? {};
+    return {
+        canaryTrafficPercent: String(isvc.spec.predictor.canaryTrafficPercent ?? 'unset'),
+        traffic: (p.traffic ?? []).map((t) => `${t.revisionName}=${t.percent ?? 0}%`).join(', '),
+        latestReadyRevision: p.latestReadyRevision ?? '',
+        latestRolledoutRevision: p.latestRolledoutRevision ?? '',
+        previousRolledoutRevision: p.previousRolledoutRevision ?? '',
+    };
+}
+
+;// CONCATENATED MODULE: ./src/rollback/mlflow.ts
+/**
+ * Rolls an MLflow registered-model alias (e.g. champion) back to an earlier version.
+ *
+ * Where to go back to is `version` when given; otherwise it is read from the alias history mlgate keeps in
+ * the registered-model tag `mlgate.alias_history.<alias>`: a JSON list of the versions the alias pointed
+ * to, newest last, appended to on every move mlgate makes. MLflow itself keeps no alias history, so the
+ * first rollback of a model whose alias mlgate has never moved needs `version`.
+ *
+ * The audit trail: the history tag, the registered-model tag `mlgate.last_rollback.<alias>` (from, to,
+ * reason, run, time; it is also how a second run knows the rollback is done), and the model-version tag
+ * `mlgate.rollback_reason` on the version rolled back from.
+ */
+
+
+const mlflow_WHERE = 'mlflow rollback';
+// Model-registry tag values of up to 5,000 bytes are accepted by every MLflow storage backend.
+const TAG_VALUE_LIMIT = 5_000;
+const HISTORY_LIMIT = 100;
+// The alias moves at once: nothing to wait for but each answer.
+const mlflow_REQUEST_TIMEOUT_MS = 30_000;
+const historyTag = (alias) => `mlgate.alias_history.${alias}`;
+const lastRollbackTag = (alias) => `mlgate.last_rollback.${alias}`;
+const REASON_TAG = 'mlgate.rollback_reason';
+function mlflowTarget(options) {
+    const api = MlflowApi.from(options);
+    if (!options.model.trim())
+        throw new errors/* ConfigurationError */.j1('is required', 'input "model-name"');
+    if (!options.alias.trim())
+        throw new errors/* ConfigurationError */.j1('is required', 'input "alias"');
+    return { name: 'mlflow', rollback: (ctx) => mlflow_rollback(api, options, ctx) };
+}
+async function mlflow_rollback(api, options, ctx) {
+    const { model: name, alias } = options;
+    const current = await api.aliasVersion(name, alias);
+    const tags = await api.registeredModelTags(name);
+    const history = readHistory(tags.get(historyTag(alias)), alias);
+    const last = readLastRollback(tags.get(lastRollbackTag(alias)));
+    const before = { model: name, alias, version: current };
+    const done = last && isLastRollbackDone(last, history, current);
+    const to = options.version ?? (done ? current : previousVersion(history, current, name, alias));
+    if (to === current) {
+        const from = done && !options.version ? last.from : current;
+        ctx.logger.info(`Alias ${alias} of ${name} already points at version ${to}: nothing to do`);
+        return { rolledBack: false, alreadyRolledBack: true, from, to, steps: [], before, after: before };
+    }
+    const target = await api.modelVersion(name, to);
+    if (target.status && target.status !== 'READY') {
+        throw new errors/* ConfigurationError */.j1(`version ${to} of model "${name}" is ${target.status}, not READY`, mlflow_WHERE);
+    }
+    // Where the alias was goes in first when mlgate's history does not end there (an explicit version).
+    const newHistory = [...history, ...(history.at(-1) === current ? [] : [current]), to].slice(-HISTORY_LIMIT);
+    const record = {
+        from: current,
+        to,
+        reason: mlflow_clip(ctx.reason, 1_000),
+        runUrl: ctx.runUrl ?? null,
+        at: new Date().toISOString(),
+    };
+    const steps = [
+        `set alias ${alias} of model ${name} to version ${to} (was ${current})`,
+        `set registered-model tag ${historyTag(alias)} to ${JSON.stringify(newHistory)}`,
+        `set registered-model tag ${lastRollbackTag(alias)}`,
+        `set tag ${REASON_TAG} on version ${current}: ${ctx.reason}`,
+    ];
+    if (ctx.dryRun) {
+        for (const step of steps)
+            ctx.logger.info(`Would ${step}`);
+        return { rolledBack: false, alreadyRolledBack: false, from: current, to, steps, before, after: {} };
+    }
+    await api.post('registered-models/alias', { name, alias, version: to });
+    ctx.logger.info(`Alias ${alias} of ${name} now points at version ${to} (was ${current})`);
+    await api.post('registered-models/set-tag', {
+        name,
+        key: historyTag(alias),
+        value: JSON.stringify(newHistory),
+    });
+    await api.post('registered-models/set-tag', {
+        name,
+        key: lastRollbackTag(alias),
+        value: JSON.stringify(record),
+    });
+    await api.post('model-versions/set-tag', {
+        name,
+        version: current,
+        key: REASON_TAG,
+        value: mlflow_clip(ctx.reason, TAG_VALUE_LIMIT),
+    });
+    const now = await api.aliasVersion(name, alias);
+    if (now !== to) {
+        throw new errors/* ConfigurationError */.j1(`alias ${alias} of model "${name}" was set to version ${to} but now points at ${now}: something else moved it`, mlflow_WHERE);
+    }
+    return {
+        rolledBack: true,
+        alreadyRolledBack: false,
+        from: current,
+        to,
+        steps,
+        before,
+        after: { model: name, alias, version: now },
+    };
+}
+function readHistory(text, alias) {
+    if (text === undefined)
+        return [];
+    let parsed;
+    try {
+        parsed = JSON.parse(text);
+    }
+    catch {
+        parsed = undefined;
+    }
+    if (!Array.isArray(parsed) || !parsed.every((v) => typeof v === 'string' || typeof v === 'number')) {
+        throw new errors/* ConfigurationError */.j1(`the registered-model tag ${historyTag(alias)} is not a JSON list of versions: fix or delete it, or give the version to roll back to`, mlflow_WHERE);
+    }
+    return parsed.map(String);
+}
+function readLastRollback(text) {
+    try {
+        const record = text === undefined ? undefined : JSON.parse(text);
+        return typeof record?.from === 'string' && typeof record?.to === 'string' ? record : undefined;
+    }
+    catch {
+        return undefined;
+    }
+}
+/** The alias is where the last rollback put it, and has not moved since. */
+function isLastRollbackDone(last, history, current) {
+    return last.to === current && history.at(-1) === current && previousEntry(history, current) === last.from;
+}
+/** The newest history entry before the alias's latest move to `current`. */
+function previousEntry(history, current) {
+    let i = history.length - 1;
+    while (i >= 0 && history[i] === current)
+        i--;
+    return history[i];
+}
+function previousVersion(history, current, name, alias) {
+    const give = 'give the version to roll back to';
+    if (history.length === 0) {
+        throw new errors/* ConfigurationError */.j1(`nothing to roll back to: mlgate has no history of alias ${alias} of model "${name}" (tag ${historyTag(alias)}); ${give}`, mlflow_WHERE);
+    }
+    if (history.at(-1) !== current) {
+        throw new errors/* ConfigurationError */.j1(`alias ${alias} points at version ${current}, but mlgate last moved it to ${history.at(-1)}: it was moved outside mlgate, so its history cannot be trusted; ${give}`, mlflow_WHERE);
+    }
+    const previous = previousEntry(history, current);
+    if (previous === undefined) {
+        throw new errors/* ConfigurationError */.j1(`nothing to roll back to: alias ${alias} of model "${name}" has only ever pointed at version ${current}; ${give}`, mlflow_WHERE);
+    }
+    return previous;
+}
+function mlflow_clip(text, limit) {
+    return text.length <= limit ? text : `${text.slice(0, limit - 1)}…`;
+}
+/** The MLflow REST API 2.0 calls this target makes; every failure is one clear line without credentials. */
+class MlflowApi {
+    root;
+    authorization;
+    secrets;
+    constructor(root, authorization, secrets) {
+        this.root = root;
+        this.authorization = authorization;
+        this.secrets = secrets;
+    }
+    static from(options) {
+        const where = 'input "tracking-uri"';
+        if (!/^https?:\/\//i.test(options.trackingUri) || !URL.canParse(options.trackingUri)) {
+            throw new errors/* ConfigurationError */.j1('must be the http(s) URL of an MLflow tracking server, such as https://mlflow.example.com', where);
+        }
+        const url = new URL(options.trackingUri);
+        // fetch refuses URLs with credentials in them: they become basic auth instead.
+        const username = options.username ?? (url.username ? decodeURIComponent(url.username) : undefined);
+        const password = options.password ?? (url.password ? decodeURIComponent(url.password) : undefined);
+        url.username = '';
+        url.password = '';
+        if (options.token && username !== undefined) {
+            throw new errors/* ConfigurationError */.j1('give either a token or a username and password, not both', mlflow_WHERE);
+        }
+        if ((username === undefined) !== (password === undefined)) {
+            throw new errors/* ConfigurationError */.j1('basic auth needs both a username and a password', mlflow_WHERE);
+        }
+        const basic = username !== undefined ? Buffer.from(`${username}:${password}`).toString('base64') : undefined;
+        const authorization = options.token ? `Bearer ${options.token}` : basic && `Basic ${basic}`;
+        const secrets = [options.token, password, basic].filter((s) => !!s && s.length >= 4);
+        return new MlflowApi(url.toString().replace(/\/+$/, ''), authorization, secrets);
+    }
+    async aliasVersion(name, alias) {
+        const { model_version } = await this.get('registered-models/alias', {
+            name,
+            alias,
+        });
+        if (!model_version?.version) {
+            throw new errors/* ConfigurationError */.j1(`alias ${alias} of model "${name}" points at no version`, mlflow_WHERE);
+        }
+        return String(model_version.version);
+    }
+    async registeredModelTags(name) {
+        const { registered_model } = await this.get('registered-models/get', { name });
+        return new Map((registered_model?.tags ?? []).map((tag) => [tag.key, tag.value]));
+    }
+    async modelVersion(name, version) {
+        const { model_version } = await this.get('model-versions/get', {
+            name,
+            version,
+        });
+        if (!model_version)
+            throw new errors/* ConfigurationError */.j1(`version ${version} of model "${name}" was not found`, mlflow_WHERE);
+        return model_version;
+    }
+    get(endpoint, query) {
+        return this.request('GET', `${endpoint}?${new URLSearchParams(query)}`);
+    }
+    post(endpoint, body) {
+        return this.request('POST', endpoint, body);
+    }
+    async request(method, endpoint, json) {
+        const url = `${this.root}/api/2.0/mlflow/${endpoint}`;
+        const what = `${method} /api/2.0/mlflow/${endpoint.split('?')[0]}`;
+        let response;
+        try {
+            response = await fetch(url, {
+                method,
+                headers: {
+                    Accept: 'application/json',
+                    'User-Agent': `mlgate/${report_json/* MLGATE_VERSION */.C_}`,
+                    ...(this.authorization ? { Authorization: this.authorization } : {}),
+                    ...(json === undefined ? {} : { 'Content-Type': 'application/json' }),
+                },
+                body: json === undefined ? undefined : JSON.stringify(json),
+                signal: AbortSignal.timeout(mlflow_REQUEST_TIMEOUT_MS),
+            });
+        }
+        catch (e) {
+            throw new errors/* ConfigurationError */.j1(this.redact(`could not reach ${new URL(url).origin}: ${mlflow_cause(e)}`), mlflow_WHERE);
+        }
+        const text = await response.text();
+        if (response.ok) {
+            try {
+                return (text ? JSON.parse(text) : {});
+            }
+            catch {
+                throw new errors/* ConfigurationError */.j1(`${what} answered ${response.status} with a body that is not JSON`, mlflow_WHERE);
+            }
+        }
+        throw new errors/* ConfigurationError */.j1(this.redact(`${what} answered ${response.status}: ${reasonOf(response, text)}`), mlflow_WHERE);
+    }
+    redact(text) {
+        return this.secrets.reduce((out, secret) => out.split(secret).join('***'), text);
+    }
+}
+const mlflow_HINTS = {
+    401: 'the tracking server did not accept the credentials (token, or username and password)',
+    403: 'the credentials may not change this model: they need the MANAGE permission on it',
+};
+/** MLflow's `ERROR_CODE: message`, or a short excerpt of a body that is not MLflow's JSON, and a hint. */
+function reasonOf(response, text) {
+    let reason;
+    try {
+        const body = JSON.parse(text);
+        reason = [body.error_code, body.message].filter((part) => typeof part === 'string').join(': ');
+    }
+    catch {
+        reason = '';
+    }
+    reason ||= mlflow_clip(text.replace(/\s+/g, ' ').trim(), 200) || response.statusText;
+    const hint = mlflow_HINTS[response.status];
+    return hint ? `${reason}; ${hint}` : reason;
+}
+/** Why fetch failed: undici hides the system error ("connect ECONNREFUSED ...") in `cause`. */
+function mlflow_cause(e) {
+    const err = e;
+    if (err.name === 'TimeoutError')
+        return `no answer within ${mlflow_REQUEST_TIMEOUT_MS / 1000} s`;
+    return err.cause?.message || err.cause?.code || err.message;
+}
+
+;// CONCATENATED MODULE: ./src/rollback/webhook.ts
+/**
+ * Hands the rollback to a system that mlgate cannot drive itself: POSTs a signed JSON event to a webhook.
+ *
+ * The body is signed like GitHub's webhooks: `X-Mlgate-Signature-256: sha256=<hex HMAC-SHA256 of the exact
+ * body bytes, keyed with the secret>`. Receivers should recompute it over the raw body before parsing.
+ *
+ * Idempotency is the receiver's part: every delivery carries an `X-Mlgate-Delivery` id, the same on every
+ * retry, and the same when the GitHub run is re-run (it is derived from the run URL and the event), so a
+ * receiver that remembers the ids it has acted on acts once. mlgate cannot see the receiver's state, so it
+ * never reports `alreadyRolledBack`.
+ */
+
+
+
+
+const webhook_WHERE = 'webhook rollback';
+const BACKOFF_MS = 1_000;
+const MAX_WAIT_MS = 30_000;
+function webhookTarget(options) {
+    const url = webhook_parseUrl(options.url);
+    const headers = webhook_checkHeaders(options.headers ?? {});
+    const retries = options.retries ?? 3;
+    if (!Number.isInteger(retries) || retries < 0) {
+        throw new errors/* ConfigurationError */.j1(`retries must be a whole number of at least 0, not ${retries}`, webhook_WHERE);
+    }
+    if (!options.what.trim())
+        throw new errors/* ConfigurationError */.j1('is required', 'input "what"');
+    return { name: 'webhook', rollback: (ctx) => webhook_rollback({ ...options, headers, retries }, url, ctx) };
+}
+async function webhook_rollback(options, url, ctx) {
+    const event = {
+        event: 'mlgate.rollback',
+        what: options.what,
+        from: options.from ?? null,
+        to: options.to ?? null,
+        reason: ctx.reason,
+        runUrl: ctx.runUrl ?? null,
+        timestamp: new Date().toISOString(),
+    };
+    // fetch sends a string as UTF-8: the bytes signed are the bytes sent.
+    const body = JSON.stringify(event);
+    const delivery = deliveryId(event);
+    const where = `${url.origin}/…`;
+    const outcome = { from: options.from ?? '', to: options.to ?? '', before: {} };
+    const steps = [`POST a mlgate.rollback event to ${where} (delivery ${delivery})`];
+    if (ctx.dryRun) {
+        ctx.logger.info(`Would POST to ${where} (delivery ${delivery}${options.secret ? ', signed' : ''}):`);
+        ctx.logger.info(JSON.stringify(event, null, 2));
+        return { ...outcome, rolledBack: false, alreadyRolledBack: false, steps, after: {} };
+    }
+    const headers = {
+        ...options.headers,
+        'Content-Type': 'application/json',
+        'User-Agent': `mlgate/${report_json/* MLGATE_VERSION */.C_}`,
+        'X-Mlgate-Event': event.event,
+        'X-Mlgate-Delivery': delivery,
+        ...(options.secret ? { 'X-Mlgate-Signature-256': signature(body, options.secret) } : {}),
+    };
+    // A query string may carry a token too (many webhook URLs do).
+    const secrets = [options.secret, ...Object.values(options.headers), url.search.slice(1)];
+    const sent = await deliver(url, body, headers, options.retries, Date.now() + ctx.timeoutMs, ctx, secrets);
+    ctx.logger.info(`Delivered the rollback event to ${where}: HTTP ${sent.status} (delivery ${delivery})`);
+    return {
+        ...outcome,
+        rolledBack: true,
+        alreadyRolledBack: false,
+        steps,
+        after: { delivery, status: String(sent.status), attempts: String(sent.attempts) },
+    };
+}
+/** `sha256=` and the hex HMAC-SHA256 of the body bytes, as GitHub signs its webhooks. */
+function signature(body, secret) {
+    return `sha256=${(0,external_node_crypto_.createHmac)('sha256', secret).update(body, 'utf8').digest('hex')}`;
+}
+/** Stable for one rollback of one GitHub run, so a re-run is recognisable; random outside a run. */
+function deliveryId(event) {
+    if (!event.runUrl)
+        return (0,external_node_crypto_.randomUUID)();
+    const hex = (0,external_node_crypto_.createHash)('sha256')
+        .update([event.runUrl, event.what, event.from, event.to].join('\n'))
+        .digest('hex');
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
+async function deliver(url, body, headers, retries, deadline, ctx, secrets) {
+    const redact = (text) => secrets.reduce((out, s) => (s && s.length >= 4 ? out.split(s).join('***') : out), text);
+    const target = `${url.origin}/…`;
+    for (let attempt = 1;; attempt++) {
+        let failure;
+        let retryAfter;
+        try {
+            const response = await fetch(url, {
+                method: 'POST',
+                headers,
+                body,
+                // A redirect would carry the headers (an API key, say) to wherever it points.
+                redirect: 'manual',
+                signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())),
+            });
+            const text = await response.text();
+            if (response.status >= 200 && response.status < 300)
+                return { status: response.status, attempts: attempt };
+            const excerpt = redact(text.replace(/\s+/g, ' ').trim().slice(0, 200));
+            failure = `HTTP ${response.status}${excerpt ? `: ${excerpt}` : ''}`;
+            if (response.status !== 429 && response.status < 500) {
+                throw new errors/* ConfigurationError */.j1(`${target} answered ${failure}`, webhook_WHERE);
+            }
+            retryAfter = parseRetryAfter(response.headers.get('retry-after'));
+        }
+        catch (e) {
+            if (e instanceof errors/* ConfigurationError */.j1)
+                throw e;
+            failure = redact(webhook_cause(e));
+        }
+        const wait = Math.min(retryAfter ?? BACKOFF_MS * 2 ** (attempt - 1), MAX_WAIT_MS);
+        if (attempt > retries || Date.now() + wait >= deadline) {
+            const tries = attempt === 1 ? '1 attempt' : `${attempt} attempts`;
+            throw new errors/* ConfigurationError */.j1(`could not deliver to ${target} (${tries}): ${failure}`, webhook_WHERE);
+        }
+        ctx.logger.warning(`${target}: ${failure}; retrying in ${wait} ms (same delivery id)`);
+        await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+}
+/** Retry-After in seconds or as an HTTP date, in ms. */
+function parseRetryAfter(value) {
+    if (value === null)
+        return undefined;
+    if (/^\d+$/.test(value.trim()))
+        return Number(value) * 1000;
+    const at = Date.parse(value);
+    return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+function webhook_parseUrl(text) {
+    const where = 'input "webhook-url"';
+    if (!/^https?:\/\//i.test(text.trim()) || !URL.canParse(text.trim())) {
+        throw new errors/* ConfigurationError */.j1('must be an http(s) URL', where);
+    }
+    const url = new URL(text.trim());
+    if (url.username || url.password) {
+        throw new errors/* ConfigurationError */.j1('must not carry credentials: put them in a header instead', where);
+    }
+    return url;
+}
+function webhook_checkHeaders(headers) {
+    for (const [name, value] of Object.entries(headers)) {
+        try {
+            (0,external_node_http_.validateHeaderName)(name);
+            (0,external_node_http_.validateHeaderValue)(name, value);
+        }
+        catch {
+            throw new errors/* ConfigurationError */.j1(`the header "${name}" has a name or value HTTP does not allow`, webhook_WHERE);
+        }
+    }
+    return headers;
+}
+/** Why fetch failed: undici hides the system error ("connect ECONNREFUSED ...") in `cause`. */
+function webhook_cause(e) {
+    const err = e;
+    if (err.name === 'TimeoutError')
+        return 'no answer before the rollback timeout';
+    return err.cause?.message || err.cause?.code || err.message;
+}
+
+;// CONCATENATED MODULE: ./src/commands/rollback-summary.ts
+
+/** The job summary of rollback: what was rolled back, from what to what, before and after, and why. */
+function renderRollback(report) {
+    const d = report.details;
+    const icon = d.dryRun ? '🧪' : d.alreadyRolledBack ? '✅' : '↩️';
+    const parts = [
+        `### ${icon} mlgate rollback (${d.target}): ${d.state}`,
+        `**From** ${code(d.from).markdown} **to** ${code(d.to).markdown}`,
+        `**Why**: ${d.reason || '(no reason given)'}${d.runUrl ? ` · [run](${d.runUrl})` : ''}`,
+    ];
+    const keys = [...new Set([...Object.keys(d.before ?? {}), ...Object.keys(d.after ?? {})])];
+    if (keys.length > 0)
+        parts.push(table(['', 'Before', 'After'], keys.map((k) => [k, d.before?.[k] ?? '', d.after?.[k] ?? ''])));
+    if (d.steps?.length > 0)
+        parts.push([
+            `#### ${d.dryRun ? 'Would run' : 'Steps'}`,
+            ...d.steps.map((s, i) => `${i + 1}. ${code(s).markdown}`),
+        ].join('\n'));
+    return parts.join('\n\n');
+}
+
+;// CONCATENATED MODULE: ./src/commands/rollback.ts
+/**
+ * rollback: put the previous good release back on the chosen target, verify it took, and record why.
+ * Each target checks what there is to roll back to, is idempotent, and changes nothing in a dry-run.
+ */
+
+
+
+
+
+
+
+
+
+
+
+
+
+const TARGETS = [
+    'kubernetes',
+    'argo-rollouts',
+    'kserve',
+    'helm',
+    'github-deployment',
+    'mlflow',
+    'webhook',
+];
+/** The inputs each target cannot do without. */
+const REQUIRED = {
+    kubernetes: ['deployment'],
+    'argo-rollouts': ['rollout'],
+    kserve: ['inference-service'],
+    helm: ['release'],
+    'github-deployment': ['environment', 'github-token'],
+    mlflow: ['tracking-uri', 'model-name', 'alias'],
+    webhook: ['webhook-url', 'what'],
+};
+/** The inputs of the targets, as action.yml declares them. */
+const TARGET_INPUTS = [
+    'namespace',
+    'deployment',
+    'revision',
+    'kubeconfig',
+    'context',
+    'kubectl-version',
+    'kubectl-base-url',
+    'kube-api-url',
+    'kube-token',
+    'kube-ca-file',
+    'rollout',
+    'undo',
+    'inference-service',
+    'release',
+    'helm',
+    'environment',
+    'repository',
+    'redeploy',
+    'workflow',
+    'workflow-inputs',
+    'tracking-uri',
+    'mlflow-token',
+    'model-name',
+    'alias',
+    'version',
+    'webhook-url',
+    'webhook-secret',
+    'what',
+    'from',
+    'to',
+    'github-token',
+];
+/** The reason as given, or read from a canary-gate report: "canary-gate: rollback (why)". */
+function readReason(text) {
+    const path = text.trim();
+    if (!/\.json$/i.test(path) || !(0,external_node_fs_.existsSync)(path))
+        return path;
+    try {
+        const report = JSON.parse((0,external_node_fs_.readFileSync)(path, 'utf8'));
+        const d = report.details ?? {};
+        return d.decision
+            ? `${report.command}: ${d.decision} (${d.reason})`
+            : `${report.command}: ${report.passed ? 'passed' : 'failed'}`;
+    }
+    catch (e) {
+        throw new errors/* ConfigurationError */.j1(`${path} is not a JSON report: ${e.message}`, 'input "reason"');
+    }
+}
+function readRollbackInputs(raw) {
+    const target = runtime_inputs/* input */.hF.choice(raw, 'target', TARGETS);
+    for (const name of REQUIRED[target]) {
+        if (runtime_inputs/* input */.hF.optional(raw, name) === undefined)
+            throw new errors/* ConfigurationError */.j1(`is required for target ${target}`, `input "${name}"`);
+    }
+    // Every target's inputs are read now, once, so the action's inputs are all accounted for up front;
+    // the chosen target's factory parses its own from this snapshot.
+    const snapshot = new Map(TARGET_INPUTS.map((name) => [name, raw.get(name)]));
+    return {
+        target,
+        dryRun: runtime_inputs/* input */.hF.bool(raw, 'dry-run'),
+        reason: readReason(raw.get('reason')),
+        timeoutMs: runtime_inputs/* input */.hF.duration(raw, 'timeout'),
+        raw: { get: (name) => snapshot.get(name) ?? raw.get(name) },
+    };
+}
+/** Lines of `name: value`, for workflow inputs. */
+function pairs(text) {
+    return Object.fromEntries(text
+        .split(/\r?\n/)
+        .filter((l) => l.trim() !== '')
+        .map((l, i) => {
+        const colon = l.indexOf(':');
+        if (colon <= 0)
+            throw new errors/* ConfigurationError */.j1(`line ${i + 1} is not "name: value"`, 'input "workflow-inputs"');
+        return [l.slice(0, colon).trim(), l.slice(colon + 1).trim()];
+    }));
+}
+async function targetFor(inputs, logger) {
+    const raw = inputs.raw;
+    const opt = (name) => runtime_inputs/* input */.hF.optional(raw, name);
+    const revision = opt('revision') === undefined ? undefined : runtime_inputs/* input */.hF.int(raw, 'revision', 1);
+    const cluster = {
+        namespace: runtime_inputs/* input */.hF.string(raw, 'namespace') || 'default',
+        kubeconfig: opt('kubeconfig'),
+        context: opt('context'),
+    };
+    const api = () => opt('kube-api-url')
+        ? KubeApi.fromServer({
+            server: opt('kube-api-url'),
+            token: opt('kube-token'),
+            caFile: opt('kube-ca-file'),
+        })
+        : KubeApi.fromKubeconfig(cluster.kubeconfig, cluster.context);
+    switch (inputs.target) {
+        case 'kubernetes':
+            return kubernetesTarget({
+                ...cluster,
+                deployment: opt('deployment'),
+                revision,
+                kubectl: await resolveKubectl({
+                    version: runtime_inputs/* input */.hF.string(raw, 'kubectl-version'),
+                    baseUrl: runtime_inputs/* input */.hF.string(raw, 'kubectl-base-url'),
+                    logger,
+                }),
+            });
+        case 'helm':
+            return helmTarget({
+                ...cluster,
+                helm: runtime_inputs/* input */.hF.string(raw, 'helm') || 'helm',
+                release: opt('release'),
+                revision,
+            });
+        case 'argo-rollouts':
+            return argoRolloutsTarget(await api(), {
+                namespace: cluster.namespace,
+                rollout: opt('rollout'),
+                undo: runtime_inputs/* input */.hF.bool(raw, 'undo'),
+            });
+        case 'kserve':
+            return kserveTarget(await api(), { namespace: cluster.namespace, service: opt('inference-service') });
+        case 'github-deployment':
+            return githubDeploymentTarget({
+                apiUrl: process.env.GITHUB_API_URL || 'https://api.github.com',
+                token: opt('github-token'),
+                repository: opt('repository') ?? process.env.GITHUB_REPOSITORY ?? '',
+                environment: opt('environment'),
+                redeploy: runtime_inputs/* input */.hF.choice(raw, 'redeploy', ['deployment', 'workflow']),
+                workflow: opt('workflow'),
+                workflowInputs: pairs(raw.get('workflow-inputs')),
+            });
+        case 'mlflow':
+            return mlflowTarget({
+                trackingUri: opt('tracking-uri'),
+                token: opt('mlflow-token'),
+                model: opt('model-name'),
+                alias: opt('alias'),
+                version: opt('version'),
+            });
+        case 'webhook':
+            return webhookTarget({
+                url: opt('webhook-url'),
+                secret: opt('webhook-secret'),
+                what: opt('what'),
+                from: opt('from'),
+                to: opt('to'),
+            });
+    }
+}
+/** The GitHub run that did it, for the audit trail. */
+function runUrl() {
+    const { GITHUB_SERVER_URL, GITHUB_REPOSITORY, GITHUB_RUN_ID } = process.env;
+    return GITHUB_SERVER_URL && GITHUB_REPOSITORY && GITHUB_RUN_ID
+        ? `${GITHUB_SERVER_URL}/${GITHUB_REPOSITORY}/actions/runs/${GITHUB_RUN_ID}`
+        : undefined;
+}
+const rollback_rollback = {
+    name: 'rollback',
+    title: 'Rollback',
+    readInputs: readRollbackInputs,
+    secrets: (raw) => ['kube-token', 'mlflow-token', 'webhook-secret']
+        .map((name) => raw.get(name))
+        .filter((s) => s.trim() !== ''),
+    async run(inputs, logger) {
+        const target = await targetFor(inputs, logger);
+        const outcome = await logger.group(`Rolling back (${inputs.target}${inputs.dryRun ? ', dry-run' : ''})`, () => target.rollback({
+            dryRun: inputs.dryRun,
+            reason: inputs.reason || 'rolled back by mlgate',
+            runUrl: runUrl(),
+            timeoutMs: inputs.timeoutMs,
+            logger,
+        }));
+        const state = inputs.dryRun
+            ? 'dry-run: nothing changed'
+            : outcome.alreadyRolledBack
+                ? 'already rolled back: nothing to do'
+                : 'rolled back and verified';
+        logger.info(`${inputs.target}: ${outcome.from} -> ${outcome.to} (${state})`);
+        const report = (0,report_json/* buildReport */.FK)({
+            command: 'rollback',
+            gates: [
+                {
+                    expression: 'the rollback took',
+                    metric: 'rolled_back',
+                    operator: '==',
+                    actual: outcome.rolledBack || outcome.alreadyRolledBack ? 1 : 0,
+                    threshold: 1,
+                    passed: true,
+                    scope: 'overall',
+                    reason: state,
+                },
+            ],
+            metrics: {
+                rolled_back: outcome.rolledBack ? 1 : 0,
+                already_rolled_back: outcome.alreadyRolledBack ? 1 : 0,
+            },
+            details: {
+                target: inputs.target,
+                dryRun: inputs.dryRun,
+                reason: inputs.reason,
+                runUrl: runUrl() ?? null,
+                state,
+                ...outcome,
+            },
+        });
+        return {
+            report,
+            markdown: renderRollback(report),
+            terminal: [
+                `  ${outcome.from} -> ${outcome.to}: ${state}`,
+                ...outcome.steps.map((s) => `  ${inputs.dryRun ? 'would run' : 'ran'}: ${s}`),
+            ],
+            outputs: { 'rolled-back': String(outcome.rolledBack), from: outcome.from, to: outcome.to },
         };
     },
 };
@@ -45628,7 +47657,7 @@ async function validate_data_evaluate(inputs, parsed, engine, logger) {
     const reportPath = (0,external_node_path_.resolve)(inputs.reportPath || 'mlgate-report/validate-data.json');
     let failingRows;
     if (failedChecks.length > 0) {
-        const path = (0,json/* besideReport */.Ne)(reportPath, '.failing-rows.csv');
+        const path = (0,report_json/* besideReport */.Ne)(reportPath, '.failing-rows.csv');
         await (0,promises_.mkdir)((0,external_node_path_.dirname)(path), { recursive: true });
         const written = await writeFailingRows(engine, 'data', data.header, failedChecks, path, {
             cap: inputs.failingRowsLimit,
@@ -45696,7 +47725,7 @@ async function validate_data_evaluate(inputs, parsed, engine, logger) {
     const known = [...Object.keys(metrics), ...(reference ? [] : ['drift_share', 'drifted_columns'])];
     const results = (0,evaluate/* evaluateGates */.ud)(parsed.gates, { metrics, known });
     const seconds = (performance.now() - started) / 1000;
-    const report = (0,json/* buildReport */.FK)({
+    const report = (0,report_json/* buildReport */.FK)({
         command: 'validate-data',
         gates: results,
         metrics,
@@ -46132,7 +48161,7 @@ async function validate_model_evaluate(inputs, gates, engine, logger) {
     const smallSlices = sliceResults.filter((s) => s.small);
     if (smallSlices.length > 0)
         warnings.push(`${smallSlices.length} slice(s) under min-slice-size (${inputs.minSliceSize}) are reported but not gated: ${smallSlices.map((s) => s.scope.slice(6)).join(', ')}`);
-    const report = (0,json/* buildReport */.FK)({
+    const report = (0,report_json/* buildReport */.FK)({
         command: 'validate-model',
         gates: results,
         metrics: evaluation.metrics,
@@ -46465,8 +48494,9 @@ function describeModel(model, predictor, feeds) {
 
 
 
+
 /** Every command the CLI knows; each also has an action under actions/<name>/. */
-const commands = [validateModel, validateData, benchmark, canaryGate];
+const commands = [validateModel, validateData, benchmark, canaryGate, rollback_rollback];
 
 
 /***/ }),
@@ -46916,12 +48946,13 @@ class LineParser {
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
+  C_: () => (/* binding */ MLGATE_VERSION),
   Ne: () => (/* binding */ besideReport),
   FK: () => (/* binding */ buildReport),
   u5: () => (/* binding */ writeReport)
 });
 
-// UNUSED EXPORTS: MLGATE_VERSION, serializeReport
+// UNUSED EXPORTS: serializeReport
 
 // EXTERNAL MODULE: external "node:fs/promises"
 var promises_ = __nccwpck_require__(1455);
@@ -56362,6 +58393,36 @@ exports.visitAsync = visitAsync;
 /******/ 	};
 /******/ })();
 /******/ 
+/******/ /* webpack/runtime/create fake namespace object */
+/******/ (() => {
+/******/ 	var getProto = Object.getPrototypeOf ? (obj) => (Object.getPrototypeOf(obj)) : (obj) => (obj.__proto__);
+/******/ 	var leafPrototypes;
+/******/ 	// create a fake namespace object
+/******/ 	// mode & 1: value is a module id, require it
+/******/ 	// mode & 2: merge all properties of value into the ns
+/******/ 	// mode & 4: return value when already ns object
+/******/ 	// mode & 16: return value when it's Promise-like
+/******/ 	// mode & 8|1: behave like require
+/******/ 	__nccwpck_require__.t = function(value, mode) {
+/******/ 		if(mode & 1) value = this(value);
+/******/ 		if(mode & 8) return value;
+/******/ 		if(typeof value === 'object' && value) {
+/******/ 			if((mode & 4) && value.__esModule) return value;
+/******/ 			if((mode & 16) && typeof value.then === 'function') return value;
+/******/ 		}
+/******/ 		var ns = Object.create(null);
+/******/ 		__nccwpck_require__.r(ns);
+/******/ 		var def = {};
+/******/ 		leafPrototypes = leafPrototypes || [null, getProto({}), getProto([]), getProto(getProto)];
+/******/ 		for(var current = mode & 2 && value; typeof current == 'object' && !~leafPrototypes.indexOf(current); current = getProto(current)) {
+/******/ 			Object.getOwnPropertyNames(current).forEach((key) => (def[key] = () => (value[key])));
+/******/ 		}
+/******/ 		def['default'] = () => (value);
+/******/ 		__nccwpck_require__.d(ns, def);
+/******/ 		return ns;
+/******/ 	};
+/******/ })();
+/******/ 
 /******/ /* webpack/runtime/define property getters */
 /******/ (() => {
 /******/ 	// define getter functions for harmony exports
@@ -56377,6 +58438,17 @@ exports.visitAsync = visitAsync;
 /******/ /* webpack/runtime/hasOwnProperty shorthand */
 /******/ (() => {
 /******/ 	__nccwpck_require__.o = (obj, prop) => (Object.prototype.hasOwnProperty.call(obj, prop))
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/make namespace object */
+/******/ (() => {
+/******/ 	// define __esModule on exports
+/******/ 	__nccwpck_require__.r = (exports) => {
+/******/ 		if(typeof Symbol !== 'undefined' && Symbol.toStringTag) {
+/******/ 			Object.defineProperty(exports, Symbol.toStringTag, { value: 'Module' });
+/******/ 		}
+/******/ 		Object.defineProperty(exports, '__esModule', { value: true });
+/******/ 	};
 /******/ })();
 /******/ 
 /************************************************************************/

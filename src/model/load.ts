@@ -1,4 +1,4 @@
-import { lstatSync, readFileSync, realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import type { InferenceSession } from 'onnxruntime-node';
 import { ConfigurationError } from '../errors.js';
@@ -110,22 +110,50 @@ export async function loadModel(
 }
 
 function checkDomains(info: ModelInfo, where: string) {
-  const imported = info.opsets.map((o) => o.domain).filter((d) => !KNOWN_DOMAINS.has(d));
-  const used = info.nodes.filter((n) => !KNOWN_DOMAINS.has(n.domain));
-  if (used.length > 0 || imported.length > 0) {
-    const domain = used[0]?.domain ?? imported[0];
-    const ops = [...new Set(used.filter((n) => n.domain === domain).map((n) => n.opType))].join(', ');
+  const [first] = customDomains(info);
+  if (first) {
+    const ops = first.ops.join(', ');
     throw new ConfigurationError(
-      `uses operator domain "${domain}"${ops ? ` (${ops})` : ''}, which onnxruntime does not provide: it needs a custom-op library, and mlgate loads none. Export the model with standard operators`,
+      `uses operator domain "${first.domain}"${ops ? ` (${ops})` : ''}, which onnxruntime does not provide: it needs a custom-op library, and mlgate loads none. Export the model with standard operators`,
       where,
     );
   }
 }
 
+/**
+ * Operator domains onnxruntime's CPU build lacks, with the operators used from each: domains used by
+ * nodes first, in node order, then those only imported. Running them takes a custom-op library, that is
+ * native code the model brings along.
+ */
+export function customDomains(info: ModelInfo): { domain: string; ops: string[] }[] {
+  const used = info.nodes.filter((n) => !KNOWN_DOMAINS.has(n.domain));
+  const imported = info.opsets.map((o) => o.domain).filter((d) => !KNOWN_DOMAINS.has(d));
+  const domains = [...new Set([...used.map((n) => n.domain), ...imported])];
+  return domains.map((domain) => ({
+    domain,
+    ops: [...new Set(used.filter((n) => n.domain === domain).map((n) => n.opType))],
+  }));
+}
+
 /** External-data locations must stay inside the model's directory: a model file must not read /etc/passwd. */
 function checkExternalData(info: ModelInfo, path: string, where: string) {
+  const [first] = externalDataOutside(info, path);
+  if (first) {
+    throw new ConfigurationError(
+      `tensor "${first.tensor}" keeps its data at "${first.location}", outside the model's directory; refused. External data must sit beside the model`,
+      where,
+    );
+  }
+}
+
+/**
+ * The initializers of the model at `path` whose external data lies outside the model's directory: an
+ * empty or absolute location, one that climbs out with `..`, or one that resolves through a symbolic
+ * link to somewhere else.
+ */
+export function externalDataOutside(info: ModelInfo, path: string): { tensor: string; location: string }[] {
   const dir = resolve(dirname(path));
-  for (const { tensor, location } of info.externalData) {
+  return info.externalData.filter(({ location }) => {
     const target = resolve(dir, location);
     const rel = relative(dir, target);
     const escapes =
@@ -134,21 +162,17 @@ function checkExternalData(info: ModelInfo, path: string, where: string) {
       rel.startsWith(`..${sep}`) ||
       rel === '..' ||
       isAbsolute(rel);
-    if (escapes || linksOutside(target, dir)) {
-      throw new ConfigurationError(
-        `tensor "${tensor}" keeps its data at "${location}", outside the model's directory; refused. External data must sit beside the model`,
-        where,
-      );
-    }
-  }
+    return escapes || linksOutside(target, dir);
+  });
 }
 
+/** Whether the path resolves, through a symbolic link at any level, to somewhere outside `dir`. */
 function linksOutside(target: string, dir: string): boolean {
+  let real: string;
   try {
-    if (!lstatSync(target).isSymbolicLink()) return false;
-    const real = realpathSync(target);
-    return !real.startsWith(realpathSync(dir) + sep);
+    real = realpathSync(target);
   } catch {
     return false; // a missing file is onnxruntime's error to report
   }
+  return !real.startsWith(realpathSync(dir) + sep);
 }

@@ -43,6 +43,8 @@ export interface ModelInfo {
   nodes: NodeInfo[];
   /** Initializers whose data lives in another file, with the location the model gives. */
   externalData: { tensor: string; location: string }[];
+  /** Every initializer (subgraphs' too) with the bytes its elements take, inline or external. */
+  initializers: { name: string; bytes: number }[];
 }
 
 export class NotOnnxError extends Error {}
@@ -56,6 +58,7 @@ export function parseModel(bytes: Uint8Array): ModelInfo {
     outputs: [],
     nodes: [],
     externalData: [],
+    initializers: [],
   };
   let sawGraph = false;
   try {
@@ -138,9 +141,15 @@ function readNode(bytes: Uint8Array, info: ModelInfo): NodeInfo {
 function readInitializer(bytes: Uint8Array, info: ModelInfo) {
   let name = '';
   let location: string | undefined;
+  let externalLength: number | undefined;
   let external = false;
+  let dataType = 0;
+  let elements = 1;
+  let stored = 0;
   for (const f of fields(bytes)) {
     if (f.number === 8) name = text(f);
+    else if (f.number === 1) for (const d of ints(f)) elements *= d;
+    else if (f.number === 2 && f.wireType === 0) dataType = f.int;
     else if (f.number === 14 && f.wireType === 0) external = f.int === 1;
     else if (f.number === 13 && f.wireType === 2) {
       let key = '';
@@ -150,10 +159,42 @@ function readInitializer(bytes: Uint8Array, info: ModelInfo) {
         else if (kv.number === 2) value = text(kv);
       }
       if (key === 'location') location = value;
-    }
+      else if (key === 'length') externalLength = Number(value);
+    } else if (f.wireType === 2 && TENSOR_DATA_FIELDS.has(f.number)) stored += f.bytes.length;
   }
   if (external || location !== undefined) info.externalData.push({ tensor: name, location: location ?? '' });
+  const itemBits = ELEMENT_BITS[dataType];
+  const declared = itemBits === undefined ? undefined : Math.ceil((elements * itemBits) / 8);
+  info.initializers.push({ name, bytes: declared ?? externalLength ?? stored });
 }
+
+/** TensorProto fields that carry the elements inline: float, int32, string, int64, raw, double, uint64. */
+const TENSOR_DATA_FIELDS = new Set([4, 5, 6, 7, 9, 10, 11]);
+
+/** Bits per element by TensorProto.DataType; strings (8) have no fixed size. */
+const ELEMENT_BITS: Record<number, number> = {
+  1: 32,
+  2: 8,
+  3: 8,
+  4: 16,
+  5: 16,
+  6: 32,
+  7: 64,
+  9: 8,
+  10: 16,
+  11: 64,
+  12: 32,
+  13: 64,
+  14: 64,
+  15: 128,
+  16: 16,
+  17: 8,
+  18: 8,
+  19: 8,
+  20: 8,
+  21: 4,
+  22: 4,
+};
 
 function readValueInfo(bytes: Uint8Array): ValueInfo {
   const vi: ValueInfo = { name: '', kind: 'unknown' };

@@ -1,9 +1,10 @@
 /**
  * A stand-in for GitHub's REST API (the real one cannot be reached from our machines): a real HTTP server on
- * 127.0.0.1 serving the issue-comment operations. Every request is checked against GitHub's published
- * OpenAPI description (the excerpt in test/fixtures/github/issue-comments.openapi.json) and the documented
- * request headers; every response it sends is checked against the documented status codes and schemas.
- * Anything off contract is recorded in `violations`, which tests assert to be empty.
+ * 127.0.0.1 serving the issue-comment, deployment, deployment-status and workflow-dispatch operations, with
+ * state. Every request is checked against GitHub's published OpenAPI description (the excerpt in
+ * test/fixtures/github/issue-comments.openapi.json) and the documented request headers; every response it
+ * sends is checked against the documented status codes and schemas. Anything off contract is recorded in
+ * `violations`, which tests assert to be empty.
  */
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -15,6 +16,8 @@ const contract: Schema = JSON.parse(
   readFileSync(join(import.meta.dirname, '..', 'fixtures', 'github', 'issue-comments.openapi.json'), 'utf8'),
 );
 const REQUIRED_HEADERS: Record<string, string> = contract.info['x-mlgate-request-headers'].required;
+// 401, 403 and 404 can answer any call (bad token, missing permission, resource out of sight).
+const ANY_OPERATION: Schema = contract.info['x-mlgate-any-operation-statuses'];
 // The description of per_page says "max 100"; the schema itself carries no maximum.
 const MAX_PER_PAGE = 100;
 
@@ -40,6 +43,40 @@ interface Reply {
   headers?: Record<string, string>;
 }
 
+interface StoredDeployment {
+  id: number;
+  sha: string;
+  ref: string;
+  task: string;
+  environment: string;
+  payload: unknown;
+  description: string | null;
+  transient: boolean;
+  production: boolean;
+  login: string;
+  createdAt: string;
+  statuses: StoredStatus[];
+}
+
+interface StoredStatus {
+  id: number;
+  state: string;
+  description: string;
+  logUrl: string;
+  environmentUrl: string;
+  login: string;
+  createdAt: string;
+}
+
+/** A workflow that can be dispatched; `run` plays the workflow run (it may create deployments). */
+export interface StandInWorkflow {
+  id: number;
+  inputs: string[];
+  run?: (dispatch: { ref: string; sha: string; inputs: Record<string, string> }) => void;
+}
+
+const SHA = /^[0-9a-f]{40}$/;
+
 interface StoredComment {
   id: number;
   issue: number;
@@ -63,6 +100,11 @@ export class GitHubApiStandIn {
   readonly requests: RecordedRequest[] = [];
   readonly violations: string[] = [];
   private readonly stored: StoredComment[] = [];
+  private readonly storedDeployments: StoredDeployment[] = [];
+  /** Branches and tags, by name: what workflow_dispatch can run on and deployments can name. */
+  readonly refs = new Map<string, string>();
+  /** Workflows by file name. */
+  readonly workflows = new Map<string, StandInWorkflow>();
   private readonly injected = new Map<string, Reply[]>();
   private nextId = 1000;
   private clock = Date.parse('2024-05-01T12:00:00Z');
@@ -104,6 +146,37 @@ export class GitHubApiStandIn {
     return this.stored.filter((c) => c.issue === issue).map((c) => this.render(c));
   }
 
+  /** A deployment made earlier (by a deploy job, say), with its statuses applied in order. */
+  seedDeployment(options: {
+    sha: string;
+    ref: string;
+    environment: string;
+    states?: string[];
+    payload?: unknown;
+    login?: string;
+  }): number {
+    const deployment = this.storeDeployment({ ...options, login: options.login ?? 'octocat' });
+    for (const state of options.states ?? []) {
+      this.addStatus(deployment, {
+        state,
+        login: deployment.login,
+        logUrl: `https://github.com/${this.owner}/${this.repo}/actions/runs/${deployment.id}`,
+      });
+    }
+    return deployment.id;
+  }
+
+  /** The deployments to an environment as the API would list them, newest first. */
+  deployments(environment: string): Schema[] {
+    return this.deploymentsIn(environment).map((d) => this.renderDeployment(d));
+  }
+
+  /** A deployment's statuses as the API would list them, newest first. */
+  statuses(deploymentId: number): Schema[] {
+    const deployment = this.storedDeployments.find((d) => d.id === deploymentId);
+    return [...(deployment?.statuses ?? [])].reverse().map((s) => this.renderStatus(deployment!, s));
+  }
+
   /** The next call of `operationId` answers with this status and a basic-error body carrying `message`. */
   failNext(operationId: string, status: number, message: string): void {
     const body = { message, documentation_url: 'https://docs.github.com/rest', status: String(status) };
@@ -121,6 +194,10 @@ export class GitHubApiStandIn {
     };
     this.requests.push(recorded);
     const reply = this.reply(req, url, text, recorded);
+    if (reply.status === 204) {
+      res.writeHead(204, reply.headers).end();
+      return;
+    }
     res.writeHead(reply.status, { 'Content-Type': 'application/json; charset=utf-8', ...reply.headers });
     res.end(JSON.stringify(reply.body));
   }
@@ -224,14 +301,14 @@ export class GitHubApiStandIn {
 
   /** Responses are held to the contract too, so a test cannot pass against an answer GitHub would never give. */
   private checkReply(operation: Operation, reply: Reply, where: string): void {
-    if (reply.status === 401) return; // Documented for every call in the REST docs, not per operation.
     const documented = operation.spec.responses[String(reply.status)] as Schema | undefined;
-    if (!documented) {
+    const anyOperation = String(reply.status) in ANY_OPERATION.statuses;
+    if (!documented && !anyOperation) {
       this.violations.push(`${where}: status ${reply.status} is not documented for this operation`);
       return;
     }
-    const response = documented.$ref ? resolveRef(contract, documented.$ref) : documented;
-    const schema = response.content?.['application/json']?.schema;
+    const response = documented?.$ref ? resolveRef(contract, documented.$ref) : documented;
+    const schema = response ? response.content?.['application/json']?.schema : ANY_OPERATION.schema;
     if (!schema) return;
     for (const problem of validate(reply.body, schema, contract))
       this.violations.push(`${where}: response ${problem}`);
@@ -241,8 +318,21 @@ export class GitHubApiStandIn {
     if (params.owner !== this.owner || params.repo !== this.repo) return error(404, 'Not Found');
     const text = (body as { body?: unknown } | undefined)?.body;
     switch (operation.operationId) {
+      case 'repos/list-deployments':
+        return this.listDeployments(url);
+      case 'repos/create-deployment':
+        return this.createDeployment(body as Schema);
+      case 'repos/list-deployment-statuses': {
+        const id = Number(params.deployment_id);
+        if (!this.storedDeployments.some((d) => d.id === id)) return error(404, 'Not Found');
+        return page(this.statuses(id), url, this.url);
+      }
+      case 'repos/create-deployment-status':
+        return this.createStatus(Number(params.deployment_id), body as Schema);
+      case 'actions/create-workflow-dispatch':
+        return this.dispatch(decodeURIComponent(params.workflow_id), body as Schema, operation);
       case 'issues/list-comments':
-        return this.list(Number(params.issue_number), url);
+        return page(this.comments(Number(params.issue_number)), url, this.url);
       case 'issues/create-comment':
         if (typeof text !== 'string') return validationFailed();
         return {
@@ -262,20 +352,201 @@ export class GitHubApiStandIn {
     }
   }
 
-  /** One page, with GitHub's Link header (first/prev/next/last) when there is more than one. */
-  private list(issue: number, url: URL): Reply {
-    const perPage = Number(url.searchParams.get('per_page') ?? 30);
-    const page = Number(url.searchParams.get('page') ?? 1);
-    const all = this.comments(issue);
-    const last = Math.max(1, Math.ceil(all.length / perPage));
-    const link = (n: number, rel: string) =>
-      `<${this.url}${url.pathname}?per_page=${perPage}&page=${n}>; rel="${rel}"`;
-    const links = [
-      ...(page > 1 ? [link(page - 1, 'prev'), link(1, 'first')] : []),
-      ...(page < last ? [link(page + 1, 'next'), link(last, 'last')] : []),
-    ];
-    const body = all.slice((page - 1) * perPage, page * perPage);
-    return { status: 200, body, headers: links.length > 0 ? { Link: links.join(', ') } : {} };
+  private listDeployments(url: URL): Reply {
+    const filters = ['sha', 'ref', 'task', 'environment'] as const;
+    const keep = (d: StoredDeployment) =>
+      filters.every((name) => {
+        const wanted = url.searchParams.get(name);
+        return wanted === null || d[name] === wanted;
+      });
+    const all = [...this.storedDeployments].reverse().filter(keep);
+    return page(
+      all.map((d) => this.renderDeployment(d)),
+      url,
+      this.url,
+    );
+  }
+
+  private createDeployment(body: Schema): Reply {
+    const ref = String(body.ref);
+    const sha = SHA.test(ref) ? ref : this.refs.get(ref);
+    if (!sha) return validationFailed(`No ref found for: ${ref}`);
+    const environment = body.environment ?? 'production';
+    const deployment = this.storeDeployment({
+      sha,
+      ref,
+      environment,
+      task: body.task,
+      payload: body.payload,
+      description: body.description,
+      transient: body.transient_environment,
+      production: body.production_environment ?? environment === 'production',
+      login: 'github-actions[bot]',
+    });
+    return { status: 201, body: this.renderDeployment(deployment) };
+  }
+
+  private createStatus(deploymentId: number, body: Schema): Reply {
+    const deployment = this.storedDeployments.find((d) => d.id === deploymentId);
+    if (!deployment) return error(404, 'Not Found');
+    if (typeof body.description === 'string' && body.description.length > 140) {
+      this.violations.push(
+        'repos/create-deployment-status: description longer than the documented 140 characters',
+      );
+    }
+    const status = this.addStatus(deployment, {
+      state: body.state,
+      description: body.description,
+      logUrl: body.log_url ?? body.target_url,
+      environmentUrl: body.environment_url,
+      autoInactive: body.auto_inactive,
+      login: 'github-actions[bot]',
+    });
+    return {
+      status: 201,
+      body: this.renderStatus(deployment, status),
+      headers: { Location: this.renderStatus(deployment, status).url },
+    };
+  }
+
+  /** What GitHub checks before it queues the run; then the workflow's `run` plays the run itself. */
+  private dispatch(workflowId: string, body: Schema, operation: Operation): Reply {
+    const workflow =
+      this.workflows.get(workflowId) ?? [...this.workflows.values()].find((w) => String(w.id) === workflowId);
+    if (!workflow) return error(404, 'Not Found');
+    const ref = String(body.ref).replace(/^refs\/(heads|tags)\//, '');
+    const sha = this.refs.get(ref);
+    const inputs = (body.inputs ?? {}) as Record<string, string>;
+    const unexpected = Object.keys(inputs).filter((name) => !workflow.inputs.includes(name));
+    // GitHub refuses these with a 422 that the description does not list for this operation.
+    if (!sha) this.violations.push(`${operation.operationId}: ${ref} is not a branch or tag`);
+    if (unexpected.length > 0) {
+      this.violations.push(`${operation.operationId}: unexpected inputs ${JSON.stringify(unexpected)}`);
+    }
+    if (!sha || unexpected.length > 0) return { status: 204, body: undefined };
+    workflow.run?.({ ref, sha, inputs });
+    return { status: 204, body: undefined };
+  }
+
+  private deploymentsIn(environment: string): StoredDeployment[] {
+    return this.storedDeployments.filter((d) => d.environment === environment).reverse();
+  }
+
+  private storeDeployment(options: {
+    sha: string;
+    ref: string;
+    environment: string;
+    task?: string;
+    payload?: unknown;
+    description?: string | null;
+    transient?: boolean;
+    production?: boolean;
+    login: string;
+  }): StoredDeployment {
+    const deployment: StoredDeployment = {
+      id: this.nextId++,
+      sha: options.sha,
+      ref: options.ref,
+      task: options.task ?? 'deploy',
+      environment: options.environment,
+      payload: options.payload ?? {},
+      description: options.description ?? null,
+      transient: options.transient ?? false,
+      production: options.production ?? options.environment === 'production',
+      login: options.login,
+      createdAt: this.tick(),
+      statuses: [],
+    };
+    this.storedDeployments.push(deployment);
+    return deployment;
+  }
+
+  /**
+   * A new status; a `success` also marks earlier successful deployments to the same environment inactive,
+   * unless they are production or transient ones (auto_inactive, as documented for this operation).
+   */
+  private addStatus(
+    deployment: StoredDeployment,
+    options: {
+      state: string;
+      description?: string;
+      logUrl?: string;
+      environmentUrl?: string;
+      autoInactive?: boolean;
+      login: string;
+    },
+  ): StoredStatus {
+    const status: StoredStatus = {
+      id: this.nextId++,
+      state: options.state,
+      description: options.description ?? '',
+      logUrl: options.logUrl ?? '',
+      environmentUrl: options.environmentUrl ?? '',
+      login: options.login,
+      createdAt: this.tick(),
+    };
+    deployment.statuses.push(status);
+    if (options.state === 'success' && options.autoInactive !== false) {
+      for (const earlier of this.deploymentsIn(deployment.environment)) {
+        const latest = earlier.statuses.at(-1)?.state;
+        if (earlier.id < deployment.id && !earlier.production && !earlier.transient && latest === 'success') {
+          // The causing status's log URL, so that target_url stays the URI the description requires.
+          this.addStatus(earlier, {
+            state: 'inactive',
+            logUrl: options.logUrl,
+            login: options.login,
+            autoInactive: false,
+          });
+        }
+      }
+    }
+    return status;
+  }
+
+  private renderDeployment(d: StoredDeployment): Schema {
+    const repoApi = `${this.url}/repos/${this.owner}/${this.repo}`;
+    return {
+      url: `${repoApi}/deployments/${d.id}`,
+      id: d.id,
+      node_id: `DE_kwDO${d.id}`,
+      sha: d.sha,
+      ref: d.ref,
+      task: d.task,
+      payload: d.payload,
+      original_environment: d.environment,
+      environment: d.environment,
+      description: d.description,
+      creator: user(d.login),
+      created_at: d.createdAt,
+      updated_at: d.statuses.at(-1)?.createdAt ?? d.createdAt,
+      statuses_url: `${repoApi}/deployments/${d.id}/statuses`,
+      repository_url: repoApi,
+      transient_environment: d.transient,
+      production_environment: d.production,
+      performed_via_github_app: null,
+    };
+  }
+
+  private renderStatus(d: StoredDeployment, s: StoredStatus): Schema {
+    const repoApi = `${this.url}/repos/${this.owner}/${this.repo}`;
+    return {
+      url: `${repoApi}/deployments/${d.id}/statuses/${s.id}`,
+      id: s.id,
+      node_id: `DES_kwDO${s.id}`,
+      state: s.state,
+      creator: user(s.login),
+      description: s.description,
+      environment: d.environment,
+      // GitHub copies log_url into target_url; both are empty strings when none was given.
+      target_url: s.logUrl,
+      ...(s.logUrl ? { log_url: s.logUrl } : {}),
+      ...(s.environmentUrl ? { environment_url: s.environmentUrl } : {}),
+      created_at: s.createdAt,
+      updated_at: s.createdAt,
+      deployment_url: `${repoApi}/deployments/${d.id}`,
+      repository_url: repoApi,
+      performed_via_github_app: null,
+    };
   }
 
   private store(issue: number, body: string, login: string): StoredComment {
@@ -332,6 +603,26 @@ function user(login: string): Schema {
   };
 }
 
+/** One page, with GitHub's Link header (first/prev/next/last) when there is more than one. */
+function page(all: Schema[], url: URL, origin: string): Reply {
+  const perPage = Number(url.searchParams.get('per_page') ?? 30);
+  const current = Number(url.searchParams.get('page') ?? 1);
+  const last = Math.max(1, Math.ceil(all.length / perPage));
+  const link = (n: number, rel: string) => {
+    const target = new URL(url.pathname, origin);
+    for (const [name, value] of url.searchParams) target.searchParams.set(name, value);
+    target.searchParams.set('per_page', String(perPage));
+    target.searchParams.set('page', String(n));
+    return `<${target}>; rel="${rel}"`;
+  };
+  const links = [
+    ...(current > 1 ? [link(current - 1, 'prev'), link(1, 'first')] : []),
+    ...(current < last ? [link(current + 1, 'next'), link(last, 'last')] : []),
+  ];
+  const body = all.slice((current - 1) * perPage, current * perPage);
+  return { status: 200, body, headers: links.length > 0 ? { Link: links.join(', ') } : {} };
+}
+
 function error(status: number, message: string): Reply {
   return {
     status,
@@ -339,11 +630,11 @@ function error(status: number, message: string): Reply {
   };
 }
 
-function validationFailed(): Reply {
+function validationFailed(message = 'Validation Failed'): Reply {
   return {
     status: 422,
     body: {
-      message: 'Validation Failed',
+      message,
       documentation_url: 'https://docs.github.com/rest',
       errors: [{ code: 'missing_field' }],
     },

@@ -34826,6 +34826,7 @@ function parseModel(bytes) {
         outputs: [],
         nodes: [],
         externalData: [],
+        initializers: [],
     };
     let sawGraph = false;
     try {
@@ -34928,10 +34929,19 @@ function readNode(bytes, info) {
 function readInitializer(bytes, info) {
     let name = '';
     let location;
+    let externalLength;
     let external = false;
+    let dataType = 0;
+    let elements = 1;
+    let stored = 0;
     for (const f of fields(bytes)) {
         if (f.number === 8)
             name = protobuf_text(f);
+        else if (f.number === 1)
+            for (const d of ints(f))
+                elements *= d;
+        else if (f.number === 2 && f.wireType === 0)
+            dataType = f.int;
         else if (f.number === 14 && f.wireType === 0)
             external = f.int === 1;
         else if (f.number === 13 && f.wireType === 2) {
@@ -34945,11 +34955,44 @@ function readInitializer(bytes, info) {
             }
             if (key === 'location')
                 location = value;
+            else if (key === 'length')
+                externalLength = Number(value);
         }
+        else if (f.wireType === 2 && TENSOR_DATA_FIELDS.has(f.number))
+            stored += f.bytes.length;
     }
     if (external || location !== undefined)
         info.externalData.push({ tensor: name, location: location ?? '' });
+    const itemBits = ELEMENT_BITS[dataType];
+    const declared = itemBits === undefined ? undefined : Math.ceil((elements * itemBits) / 8);
+    info.initializers.push({ name, bytes: declared ?? externalLength ?? stored });
 }
+/** TensorProto fields that carry the elements inline: float, int32, string, int64, raw, double, uint64. */
+const TENSOR_DATA_FIELDS = new Set([4, 5, 6, 7, 9, 10, 11]);
+/** Bits per element by TensorProto.DataType; strings (8) have no fixed size. */
+const ELEMENT_BITS = {
+    1: 32,
+    2: 8,
+    3: 8,
+    4: 16,
+    5: 16,
+    6: 32,
+    7: 64,
+    9: 8,
+    10: 16,
+    11: 64,
+    12: 32,
+    13: 64,
+    14: 64,
+    15: 128,
+    16: 16,
+    17: 8,
+    18: 8,
+    19: 8,
+    20: 8,
+    21: 4,
+    22: 4,
+};
 function readValueInfo(bytes) {
     const vi = { name: '', kind: 'unknown' };
     for (const f of fields(bytes)) {
@@ -35147,18 +35190,41 @@ async function loadModel(path, input, logger, options = {}) {
     return { path, input, info, session, outputs, sizeBytes: bytes.length };
 }
 function checkDomains(info, where) {
-    const imported = info.opsets.map((o) => o.domain).filter((d) => !KNOWN_DOMAINS.has(d));
-    const used = info.nodes.filter((n) => !KNOWN_DOMAINS.has(n.domain));
-    if (used.length > 0 || imported.length > 0) {
-        const domain = used[0]?.domain ?? imported[0];
-        const ops = [...new Set(used.filter((n) => n.domain === domain).map((n) => n.opType))].join(', ');
-        throw new errors/* ConfigurationError */.j1(`uses operator domain "${domain}"${ops ? ` (${ops})` : ''}, which onnxruntime does not provide: it needs a custom-op library, and mlgate loads none. Export the model with standard operators`, where);
+    const [first] = customDomains(info);
+    if (first) {
+        const ops = first.ops.join(', ');
+        throw new errors/* ConfigurationError */.j1(`uses operator domain "${first.domain}"${ops ? ` (${ops})` : ''}, which onnxruntime does not provide: it needs a custom-op library, and mlgate loads none. Export the model with standard operators`, where);
     }
+}
+/**
+ * Operator domains onnxruntime's CPU build lacks, with the operators used from each: domains used by
+ * nodes first, in node order, then those only imported. Running them takes a custom-op library, that is
+ * native code the model brings along.
+ */
+function customDomains(info) {
+    const used = info.nodes.filter((n) => !KNOWN_DOMAINS.has(n.domain));
+    const imported = info.opsets.map((o) => o.domain).filter((d) => !KNOWN_DOMAINS.has(d));
+    const domains = [...new Set([...used.map((n) => n.domain), ...imported])];
+    return domains.map((domain) => ({
+        domain,
+        ops: [...new Set(used.filter((n) => n.domain === domain).map((n) => n.opType))],
+    }));
 }
 /** External-data locations must stay inside the model's directory: a model file must not read /etc/passwd. */
 function checkExternalData(info, path, where) {
+    const [first] = externalDataOutside(info, path);
+    if (first) {
+        throw new errors/* ConfigurationError */.j1(`tensor "${first.tensor}" keeps its data at "${first.location}", outside the model's directory; refused. External data must sit beside the model`, where);
+    }
+}
+/**
+ * The initializers of the model at `path` whose external data lies outside the model's directory: an
+ * empty or absolute location, one that climbs out with `..`, or one that resolves through a symbolic
+ * link to somewhere else.
+ */
+function externalDataOutside(info, path) {
     const dir = (0,external_node_path_.resolve)((0,external_node_path_.dirname)(path));
-    for (const { tensor, location } of info.externalData) {
+    return info.externalData.filter(({ location }) => {
         const target = (0,external_node_path_.resolve)(dir, location);
         const rel = (0,external_node_path_.relative)(dir, target);
         const escapes = location === '' ||
@@ -35166,21 +35232,19 @@ function checkExternalData(info, path, where) {
             rel.startsWith(`..${external_node_path_.sep}`) ||
             rel === '..' ||
             (0,external_node_path_.isAbsolute)(rel);
-        if (escapes || linksOutside(target, dir)) {
-            throw new errors/* ConfigurationError */.j1(`tensor "${tensor}" keeps its data at "${location}", outside the model's directory; refused. External data must sit beside the model`, where);
-        }
-    }
+        return escapes || linksOutside(target, dir);
+    });
 }
+/** Whether the path resolves, through a symbolic link at any level, to somewhere outside `dir`. */
 function linksOutside(target, dir) {
+    let real;
     try {
-        if (!(0,external_node_fs_.lstatSync)(target).isSymbolicLink())
-            return false;
-        const real = (0,external_node_fs_.realpathSync)(target);
-        return !real.startsWith((0,external_node_fs_.realpathSync)(dir) + external_node_path_.sep);
+        real = (0,external_node_fs_.realpathSync)(target);
     }
     catch {
         return false; // a missing file is onnxruntime's error to report
     }
+    return !real.startsWith((0,external_node_fs_.realpathSync)(dir) + external_node_path_.sep);
 }
 
 ;// CONCATENATED MODULE: ./src/model/predict.ts

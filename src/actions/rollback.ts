@@ -1,0 +1,4 @@
+import { rollback } from '../commands/rollback.js';
+import { runAction } from '../runtime/github.js';
+
+await runAction(rollback);
