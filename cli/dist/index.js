@@ -31614,7 +31614,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _commands_index_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5223);
+/* harmony import */ var _commands_index_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3616);
 /* harmony import */ var _runtime_terminal_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3953);
 
 
@@ -31639,7 +31639,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 5223:
+/***/ 3616:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -38809,14 +38809,6 @@ const compare_LOG_2PI = Math.log(2 * Math.PI);
 const BETA_EPS = 1e-15;
 const BETA_TINY = 1e-300;
 const BETA_MAX_ITERATIONS = 1_000_000;
-/** log Gamma(x) - Stirling's formula, x >= 10. */
-function compare_stirlingCorrection(x) {
-    const x2 = x * x;
-    return ((1 / 12 -
-        (1 / 360 - (1 / 1260 - (1 / 1680 - (1 / 1188 - (691 / 360360 - 1 / (156 * x2)) / x2) / x2) / x2) / x2) /
-            x2) /
-        x);
-}
 /**
  * log(x^a (1 - x)^b / B(a, b)). log B from three log Gammas loses absolute digits when a or b is large
  * (log Gamma(1e6) is 1.3e7, so 1e-9 is gone): there the large parts are cancelled analytically through
@@ -38832,16 +38824,16 @@ function logBetaPrefactor(a, b, x) {
             b * Math.log1p((x0 - x) / y0) +
             0.5 * Math.log((a * b) / s) -
             compare_LOG_2PI / 2 -
-            compare_stirlingCorrection(a) -
-            compare_stirlingCorrection(b) +
-            compare_stirlingCorrection(s));
+            stirlingCorrection(a) -
+            stirlingCorrection(b) +
+            stirlingCorrection(s));
     }
     const logPowers = a * Math.log(x) + b * Math.log1p(-x);
     if (a < 10 && b < 10)
         return logPowers - (logGamma(a) + logGamma(b) - logGamma(s));
     // One small (u), one large (v): log Gamma(u + v) - log Gamma(v) by Stirling, without forming either.
     const [u, v] = a < 10 ? [a, b] : [b, a];
-    const ratio = (v - 0.5) * Math.log1p(u / v) + u * Math.log(s) - u + compare_stirlingCorrection(s) - compare_stirlingCorrection(v);
+    const ratio = (v - 0.5) * Math.log1p(u / v) + u * Math.log(s) - u + stirlingCorrection(s) - stirlingCorrection(v);
     return logPowers - logGamma(u) + ratio;
 }
 /** The continued fraction of I_x(a, b) (DLMF 8.17.22), by the modified Lentz method. */
@@ -41229,7 +41221,7 @@ var report_json = __nccwpck_require__(9689);
 var runtime_inputs = __nccwpck_require__(2291);
 ;// CONCATENATED MODULE: ./src/report/markdown.ts
 /** GitHub rejects comment bodies longer than this many characters. */
-const GITHUB_COMMENT_LIMIT = 65536;
+const markdown_GITHUB_COMMENT_LIMIT = 65536;
 const TRUNCATION_NOTE = (/* unused pure expression or super */ null && ("> [!NOTE]\n> This comment was cut to fit GitHub's 65,536-character limit. The full report is in the job " +
     'summary and in the JSON report uploaded as an artifact.'));
 const MISSING = '—';
@@ -41356,7 +41348,7 @@ function renderHeader(report, title) {
  * Fits markdown into a PR comment. Cuts before the last heading or top-level <details> block that fits,
  * never inside a code fence or an open <details>, and appends `note` (which should point to the full report).
  */
-function truncateForComment(markdown, limit = GITHUB_COMMENT_LIMIT, note = TRUNCATION_NOTE) {
+function markdown_truncateForComment(markdown, limit = markdown_GITHUB_COMMENT_LIMIT, note = TRUNCATION_NOTE) {
     if (markdown.length <= limit)
         return markdown;
     const suffix = `\n\n${note}`;
@@ -44308,6 +44300,154 @@ function state(rollout) {
     };
 }
 
+;// CONCATENATED MODULE: ./src/github/comment.ts
+
+
+const PER_PAGE = 100;
+// 100 pages of 100 comments: a PR with more than that is not one we should be scanning on every run.
+const MAX_PAGES = 100;
+const comment_REQUEST_TIMEOUT_MS = 30_000;
+/**
+ * The hidden HTML comment that makes a comment "ours": one per action and job, and per key when one job
+ * posts several (a matrix). Characters that could end the HTML comment are replaced.
+ */
+function stickyMarker(action, job, key) {
+    const parts = [action, job, ...(key ? [key] : [])].map((part) => part.replace(/[^A-Za-z0-9_.-]/g, '-'));
+    return `<!-- mlgate:${parts.join(':')} -->`;
+}
+/**
+ * Creates the PR comment carrying `marker`, or edits it in place when an earlier run left one. A failure is
+ * a warning and a `skipped` result, never an exception: the comment must not decide whether the gate fails.
+ */
+async function upsertStickyComment(options, logger) {
+    const { pr, token } = options;
+    if (pr.kind === 'skip')
+        return skipped(logger, pr.reason, 'info');
+    if (!token)
+        return skipped(logger, 'no github-token', 'info');
+    const api = new IssueCommentsApi(pr, token, options.fetch ?? fetch);
+    const body = withMarker(options.body, options.marker);
+    try {
+        const existing = await api.findComment(options.marker);
+        if (existing) {
+            const updated = await api.update(existing.id, body);
+            logger.info(`Updated the PR comment: ${updated.html_url}`);
+            return { action: 'updated', url: updated.html_url };
+        }
+        const created = await api.create(body);
+        logger.info(`Commented on the PR: ${created.html_url}`);
+        return { action: 'created', url: created.html_url };
+    }
+    catch (e) {
+        const message = e instanceof GitHubApiError ? e.message : `the request to GitHub failed: ${String(e)}`;
+        return skipped(logger, redact(`Could not write the PR comment: ${message}`, token), 'warning');
+    }
+}
+function skipped(logger, reason, level) {
+    logger[level](level === 'info' ? `PR comment skipped: ${reason}` : reason);
+    return { action: 'skipped', reason };
+}
+/** The marker first (hidden), then the body cut to what GitHub accepts. */
+function withMarker(body, marker) {
+    return `${marker}\n${truncateForComment(body, GITHUB_COMMENT_LIMIT - marker.length - 1)}`;
+}
+/** A token must never reach a log, even if an error message were to quote it. */
+function redact(text, token) {
+    return token ? text.split(token).join('***') : text;
+}
+class GitHubApiError extends (/* unused pure expression or super */ null && (Error)) {
+}
+const HINTS = {
+    401: 'the github-token is invalid or has expired',
+    403: 'the token may not write comments: give the job `permissions: pull-requests: write` ' +
+        '(on pull requests from forks the GITHUB_TOKEN is read-only)',
+    404: 'the repository or pull request was not found, or the token cannot see it',
+};
+/** The three issue-comment operations of GitHub's REST API, over plain fetch to keep the bundle small. */
+class IssueCommentsApi {
+    pr;
+    token;
+    fetchImpl;
+    constructor(pr, token, fetchImpl) {
+        this.pr = pr;
+        this.token = token;
+        this.fetchImpl = fetchImpl;
+    }
+    /** The oldest comment carrying the marker, reading the pages in order and stopping at the first hit. */
+    async findComment(marker) {
+        const { apiUrl, owner, repo, number } = this.pr;
+        let url = `${apiUrl}/repos/${enc(owner)}/${enc(repo)}/issues/${number}/comments?per_page=${PER_PAGE}&page=1`;
+        for (let page = 0; url && page < MAX_PAGES; page++) {
+            const response = await this.request('GET', url);
+            const comments = (await response.json());
+            const found = comments.find((comment) => comment.body?.includes(marker));
+            if (found)
+                return found;
+            url = this.nextPage(response.headers.get('link'));
+        }
+        return undefined;
+    }
+    async create(body) {
+        const { apiUrl, owner, repo, number } = this.pr;
+        const url = `${apiUrl}/repos/${enc(owner)}/${enc(repo)}/issues/${number}/comments`;
+        return (await this.request('POST', url, { body })).json();
+    }
+    async update(commentId, body) {
+        const { apiUrl, owner, repo } = this.pr;
+        const url = `${apiUrl}/repos/${enc(owner)}/${enc(repo)}/issues/comments/${commentId}`;
+        return (await this.request('PATCH', url, { body })).json();
+    }
+    /** rel="next" from a Link header, only if it stays on the API host: the token must not follow it elsewhere. */
+    nextPage(link) {
+        const next = link
+            ?.split(',')
+            .map((part) => /<([^>]+)>\s*;\s*rel="?next"?/.exec(part)?.[1])
+            .find((url) => url !== undefined);
+        if (!next)
+            return undefined;
+        return new URL(next).origin === new URL(this.pr.apiUrl).origin ? next : undefined;
+    }
+    async request(method, url, json) {
+        const response = await this.fetchImpl(url, {
+            method,
+            headers: githubHeaders(this.token, json !== undefined),
+            body: json ? JSON.stringify(json) : undefined,
+            signal: AbortSignal.timeout(comment_REQUEST_TIMEOUT_MS),
+        });
+        if (response.ok)
+            return response;
+        throw new GitHubApiError(await describeFailure(method, url, response));
+    }
+}
+async function describeFailure(method, url, response) {
+    let message = response.statusText;
+    try {
+        const body = (await response.json());
+        if (typeof body.message === 'string')
+            message = body.message;
+    }
+    catch {
+        // Not JSON (a proxy's HTML page, say): the status text will do.
+    }
+    const rateLimited = response.headers.get('x-ratelimit-remaining') === '0' ? ' (API rate limit exhausted)' : '';
+    const hint = HINTS[response.status] ? `; ${HINTS[response.status]}` : '';
+    const { pathname } = new URL(url);
+    return `${method} ${pathname} answered ${response.status}: ${message}${rateLimited}${hint}`;
+}
+function enc(segment) {
+    return encodeURIComponent(segment);
+}
+/** The headers of every GitHub REST call mlgate makes. */
+function githubHeaders(token, json) {
+    return {
+        Authorization: `Bearer ${token}`,
+        Accept: 'application/vnd.github+json',
+        'X-GitHub-Api-Version': '2022-11-28',
+        'User-Agent': `mlgate/${report_json/* MLGATE_VERSION */.C_}`,
+        ...(json ? { 'Content-Type': 'application/json' } : {}),
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/rollback/github-deployment.ts
 /**
  * Rolls a GitHub deployment environment back to its last good commit: the newest deployment is marked
@@ -44318,9 +44458,9 @@ function state(rollout) {
 
 
 const github_deployment_WHERE = 'github-deployment rollback';
-const PER_PAGE = 100;
+const github_deployment_PER_PAGE = 100;
 // 1,000 deployments: an environment with no success among them has nothing worth rolling back to.
-const MAX_PAGES = 10;
+const github_deployment_MAX_PAGES = 10;
 // The documented maximum length of a deployment status description.
 const DESCRIPTION_LIMIT = 140;
 const FAILED = new Set(['failure', 'error']);
@@ -44410,10 +44550,10 @@ async function findCurrentAndGood(api, repoPath, environment) {
     let pages = 0;
     let url = api.url(`${repoPath}/deployments`, {
         environment,
-        per_page: PER_PAGE,
+        per_page: github_deployment_PER_PAGE,
         page: 1,
     });
-    for (; url && pages < MAX_PAGES; pages++) {
+    for (; url && pages < github_deployment_MAX_PAGES; pages++) {
         const { body, next } = await api.getPage(url);
         for (const deployment of body) {
             const seen = { deployment, states: await statesOf(api, repoPath, deployment.id) };
@@ -44427,11 +44567,11 @@ async function findCurrentAndGood(api, repoPath, environment) {
     if (!current) {
         throw new errors/* ConfigurationError */.j1(`nothing to roll back: there are no deployments to environment "${environment}"`, github_deployment_WHERE);
     }
-    const scanned = url ? `the newest ${pages * PER_PAGE} deployments` : 'the earlier deployments';
+    const scanned = url ? `the newest ${pages * github_deployment_PER_PAGE} deployments` : 'the earlier deployments';
     throw new errors/* ConfigurationError */.j1(`nothing to roll back to: none of ${scanned} to environment "${environment}" succeeded`, github_deployment_WHERE);
 }
 async function statesOf(api, repoPath, id) {
-    const url = api.url(`${repoPath}/deployments/${id}/statuses`, { per_page: PER_PAGE });
+    const url = api.url(`${repoPath}/deployments/${id}/statuses`, { per_page: github_deployment_PER_PAGE });
     const { body } = await api.getPage(url);
     return [...body].sort((a, b) => b.id - a.id).map((s) => s.state);
 }
@@ -44561,7 +44701,7 @@ function isSha(ref) {
 function github_deployment_clip(text) {
     return text.length <= DESCRIPTION_LIMIT ? text : `${text.slice(0, DESCRIPTION_LIMIT - 1)}…`;
 }
-const HINTS = {
+const github_deployment_HINTS = {
     401: 'the github-token is invalid or has expired',
     403: 'the token may not do this: give the job `permissions: deployments: write` (and `actions: write` to dispatch a workflow)',
     404: 'the repository or workflow was not found, or the token cannot see it',
@@ -44603,13 +44743,7 @@ class GitHubApi {
         try {
             response = await fetch(url, {
                 method,
-                headers: {
-                    Authorization: `Bearer ${this.token}`,
-                    Accept: 'application/vnd.github+json',
-                    'X-GitHub-Api-Version': '2022-11-28',
-                    'User-Agent': `mlgate/${report_json/* MLGATE_VERSION */.C_}`,
-                    ...(json === undefined ? {} : { 'Content-Type': 'application/json' }),
-                },
+                headers: githubHeaders(this.token, json !== undefined),
                 body: json === undefined ? undefined : JSON.stringify(json),
                 signal: AbortSignal.timeout(github_deployment_REQUEST_TIMEOUT_MS),
             });
@@ -44619,13 +44753,13 @@ class GitHubApi {
         }
         if (response.ok)
             return response;
-        throw new errors/* ConfigurationError */.j1(this.redact(await describeFailure(method, pathname, response)), github_deployment_WHERE);
+        throw new errors/* ConfigurationError */.j1(this.redact(await github_deployment_describeFailure(method, pathname, response)), github_deployment_WHERE);
     }
     redact(text) {
         return text.split(this.token).join('***');
     }
 }
-async function describeFailure(method, path, response) {
+async function github_deployment_describeFailure(method, path, response) {
     let message = response.statusText;
     try {
         const body = (await response.json());
@@ -44636,7 +44770,7 @@ async function describeFailure(method, path, response) {
         // Not JSON (a proxy's error page): the status text will do.
     }
     const limited = response.headers.get('x-ratelimit-remaining') === '0' ? ' (API rate limit exhausted)' : '';
-    const hint = HINTS[response.status] ? `; ${HINTS[response.status]}` : '';
+    const hint = github_deployment_HINTS[response.status] ? `; ${github_deployment_HINTS[response.status]}` : '';
     return `${method} ${path} answered ${response.status}: ${message}${limited}${hint}`;
 }
 /** Why fetch failed: undici hides the system error ("connect ECONNREFUSED ...") in `cause`. */

@@ -479,7 +479,7 @@ export function logGamma(x: number): number {
 }
 
 /** log Gamma(x) - Stirling's formula, for x >= 10 (terms up to x^-13: below 1e-17 there). */
-function stirlingCorrection(x: number): number {
+export function stirlingCorrection(x: number): number {
   const x2 = x * x;
   return (
     (1 / 12 -

@@ -142,13 +142,7 @@ class IssueCommentsApi {
   private async request(method: string, url: string, json?: { body: string }): Promise<Response> {
     const response = await this.fetchImpl(url, {
       method,
-      headers: {
-        Authorization: `Bearer ${this.token}`,
-        Accept: 'application/vnd.github+json',
-        'X-GitHub-Api-Version': '2022-11-28',
-        'User-Agent': `mlgate/${MLGATE_VERSION}`,
-        ...(json ? { 'Content-Type': 'application/json' } : {}),
-      },
+      headers: githubHeaders(this.token, json !== undefined),
       body: json ? JSON.stringify(json) : undefined,
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
@@ -174,4 +168,15 @@ async function describeFailure(method: string, url: string, response: Response):
 
 function enc(segment: string): string {
   return encodeURIComponent(segment);
+}
+
+/** The headers of every GitHub REST call mlgate makes. */
+export function githubHeaders(token: string, json: boolean): Record<string, string> {
+  return {
+    Authorization: `Bearer ${token}`,
+    Accept: 'application/vnd.github+json',
+    'X-GitHub-Api-Version': '2022-11-28',
+    'User-Agent': `mlgate/${MLGATE_VERSION}`,
+    ...(json ? { 'Content-Type': 'application/json' } : {}),
+  };
 }

@@ -9,7 +9,7 @@
  *   percentile, without expanding the samples.
  */
 
-import { logGamma, normalTwoSided } from '../drift/stats.js';
+import { logGamma, normalTwoSided, stirlingCorrection } from '../drift/stats.js';
 import { Xoshiro128 } from '../metrics/significance.js';
 import { Histogram, percentileRank } from './histogram.js';
 
@@ -317,17 +317,6 @@ const LOG_2PI = Math.log(2 * Math.PI);
 const BETA_EPS = 1e-15;
 const BETA_TINY = 1e-300;
 const BETA_MAX_ITERATIONS = 1_000_000;
-
-/** log Gamma(x) - Stirling's formula, x >= 10. */
-function stirlingCorrection(x: number): number {
-  const x2 = x * x;
-  return (
-    (1 / 12 -
-      (1 / 360 - (1 / 1260 - (1 / 1680 - (1 / 1188 - (691 / 360360 - 1 / (156 * x2)) / x2) / x2) / x2) / x2) /
-        x2) /
-    x
-  );
-}
 
 /**
  * log(x^a (1 - x)^b / B(a, b)). log B from three log Gammas loses absolute digits when a or b is large

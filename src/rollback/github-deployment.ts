@@ -5,7 +5,7 @@
  * workflow. Each step is a deployment status, so the environment's history is the audit trail.
  */
 import { ConfigurationError } from '../errors.js';
-import { MLGATE_VERSION } from '../report/json.js';
+import { githubHeaders } from '../github/comment.js';
 import type { RollbackContext, RollbackOutcome, RollbackTarget } from './target.js';
 
 export interface GitHubDeploymentOptions {
@@ -410,13 +410,7 @@ class GitHubApi {
     try {
       response = await fetch(url, {
         method,
-        headers: {
-          Authorization: `Bearer ${this.token}`,
-          Accept: 'application/vnd.github+json',
-          'X-GitHub-Api-Version': '2022-11-28',
-          'User-Agent': `mlgate/${MLGATE_VERSION}`,
-          ...(json === undefined ? {} : { 'Content-Type': 'application/json' }),
-        },
+        headers: githubHeaders(this.token, json !== undefined),
         body: json === undefined ? undefined : JSON.stringify(json),
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });

@@ -35411,14 +35411,6 @@ const compare_LOG_2PI = Math.log(2 * Math.PI);
 const BETA_EPS = 1e-15;
 const BETA_TINY = 1e-300;
 const BETA_MAX_ITERATIONS = 1_000_000;
-/** log Gamma(x) - Stirling's formula, x >= 10. */
-function compare_stirlingCorrection(x) {
-    const x2 = x * x;
-    return ((1 / 12 -
-        (1 / 360 - (1 / 1260 - (1 / 1680 - (1 / 1188 - (691 / 360360 - 1 / (156 * x2)) / x2) / x2) / x2) / x2) /
-            x2) /
-        x);
-}
 /**
  * log(x^a (1 - x)^b / B(a, b)). log B from three log Gammas loses absolute digits when a or b is large
  * (log Gamma(1e6) is 1.3e7, so 1e-9 is gone): there the large parts are cancelled analytically through
@@ -35434,16 +35426,16 @@ function logBetaPrefactor(a, b, x) {
             b * Math.log1p((x0 - x) / y0) +
             0.5 * Math.log((a * b) / s) -
             compare_LOG_2PI / 2 -
-            compare_stirlingCorrection(a) -
-            compare_stirlingCorrection(b) +
-            compare_stirlingCorrection(s));
+            stirlingCorrection(a) -
+            stirlingCorrection(b) +
+            stirlingCorrection(s));
     }
     const logPowers = a * Math.log(x) + b * Math.log1p(-x);
     if (a < 10 && b < 10)
         return logPowers - (logGamma(a) + logGamma(b) - logGamma(s));
     // One small (u), one large (v): log Gamma(u + v) - log Gamma(v) by Stirling, without forming either.
     const [u, v] = a < 10 ? [a, b] : [b, a];
-    const ratio = (v - 0.5) * Math.log1p(u / v) + u * Math.log(s) - u + compare_stirlingCorrection(s) - compare_stirlingCorrection(v);
+    const ratio = (v - 0.5) * Math.log1p(u / v) + u * Math.log(s) - u + stirlingCorrection(s) - stirlingCorrection(v);
     return logPowers - logGamma(u) + ratio;
 }
 /** The continued fraction of I_x(a, b) (DLMF 8.17.22), by the modified Lentz method. */
@@ -39407,13 +39399,7 @@ class IssueCommentsApi {
     async request(method, url, json) {
         const response = await this.fetchImpl(url, {
             method,
-            headers: {
-                Authorization: `Bearer ${this.token}`,
-                Accept: 'application/vnd.github+json',
-                'X-GitHub-Api-Version': '2022-11-28',
-                'User-Agent': `mlgate/${report_json/* MLGATE_VERSION */.C_}`,
-                ...(json ? { 'Content-Type': 'application/json' } : {}),
-            },
+            headers: githubHeaders(this.token, json !== undefined),
             body: json ? JSON.stringify(json) : undefined,
             signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
         });
@@ -39439,6 +39425,16 @@ async function describeFailure(method, url, response) {
 }
 function enc(segment) {
     return encodeURIComponent(segment);
+}
+/** The headers of every GitHub REST call mlgate makes. */
+function githubHeaders(token, json) {
+    return {
+        Authorization: `Bearer ${token}`,
+        Accept: 'application/vnd.github+json',
+        'X-GitHub-Api-Version': '2022-11-28',
+        'User-Agent': `mlgate/${report_json/* MLGATE_VERSION */.C_}`,
+        ...(json ? { 'Content-Type': 'application/json' } : {}),
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/github/context.ts

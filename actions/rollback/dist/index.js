@@ -31614,7 +31614,7 @@ module.exports = {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _commands_rollback_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3667);
-/* harmony import */ var _runtime_github_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4352);
+/* harmony import */ var _runtime_github_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9718);
 
 
 await (0,_runtime_github_js__WEBPACK_IMPORTED_MODULE_1__/* .runAction */ .Cs)(_commands_rollback_js__WEBPACK_IMPORTED_MODULE_0__/* .rollback */ .d);
@@ -32035,6 +32035,8 @@ function state(rollout) {
     };
 }
 
+// EXTERNAL MODULE: ./src/github/comment.ts
+var comment = __nccwpck_require__(7318);
 ;// CONCATENATED MODULE: ./src/rollback/github-deployment.ts
 /**
  * Rolls a GitHub deployment environment back to its last good commit: the newest deployment is marked
@@ -32330,13 +32332,7 @@ class GitHubApi {
         try {
             response = await fetch(url, {
                 method,
-                headers: {
-                    Authorization: `Bearer ${this.token}`,
-                    Accept: 'application/vnd.github+json',
-                    'X-GitHub-Api-Version': '2022-11-28',
-                    'User-Agent': `mlgate/${report_json/* MLGATE_VERSION */.C_}`,
-                    ...(json === undefined ? {} : { 'Content-Type': 'application/json' }),
-                },
+                headers: (0,comment/* githubHeaders */.OW)(this.token, json !== undefined),
                 body: json === undefined ? undefined : JSON.stringify(json),
                 signal: AbortSignal.timeout(github_deployment_REQUEST_TIMEOUT_MS),
             });
@@ -34475,6 +34471,166 @@ function isConfigurationError(e) {
 
 /***/ }),
 
+/***/ 7318:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   OW: () => (/* binding */ githubHeaders),
+/* harmony export */   YL: () => (/* binding */ stickyMarker),
+/* harmony export */   qD: () => (/* binding */ upsertStickyComment)
+/* harmony export */ });
+/* harmony import */ var _report_json_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2965);
+/* harmony import */ var _report_markdown_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4285);
+
+
+const PER_PAGE = 100;
+// 100 pages of 100 comments: a PR with more than that is not one we should be scanning on every run.
+const MAX_PAGES = 100;
+const REQUEST_TIMEOUT_MS = 30_000;
+/**
+ * The hidden HTML comment that makes a comment "ours": one per action and job, and per key when one job
+ * posts several (a matrix). Characters that could end the HTML comment are replaced.
+ */
+function stickyMarker(action, job, key) {
+    const parts = [action, job, ...(key ? [key] : [])].map((part) => part.replace(/[^A-Za-z0-9_.-]/g, '-'));
+    return `<!-- mlgate:${parts.join(':')} -->`;
+}
+/**
+ * Creates the PR comment carrying `marker`, or edits it in place when an earlier run left one. A failure is
+ * a warning and a `skipped` result, never an exception: the comment must not decide whether the gate fails.
+ */
+async function upsertStickyComment(options, logger) {
+    const { pr, token } = options;
+    if (pr.kind === 'skip')
+        return skipped(logger, pr.reason, 'info');
+    if (!token)
+        return skipped(logger, 'no github-token', 'info');
+    const api = new IssueCommentsApi(pr, token, options.fetch ?? fetch);
+    const body = withMarker(options.body, options.marker);
+    try {
+        const existing = await api.findComment(options.marker);
+        if (existing) {
+            const updated = await api.update(existing.id, body);
+            logger.info(`Updated the PR comment: ${updated.html_url}`);
+            return { action: 'updated', url: updated.html_url };
+        }
+        const created = await api.create(body);
+        logger.info(`Commented on the PR: ${created.html_url}`);
+        return { action: 'created', url: created.html_url };
+    }
+    catch (e) {
+        const message = e instanceof GitHubApiError ? e.message : `the request to GitHub failed: ${String(e)}`;
+        return skipped(logger, redact(`Could not write the PR comment: ${message}`, token), 'warning');
+    }
+}
+function skipped(logger, reason, level) {
+    logger[level](level === 'info' ? `PR comment skipped: ${reason}` : reason);
+    return { action: 'skipped', reason };
+}
+/** The marker first (hidden), then the body cut to what GitHub accepts. */
+function withMarker(body, marker) {
+    return `${marker}\n${(0,_report_markdown_js__WEBPACK_IMPORTED_MODULE_1__/* .truncateForComment */ .$m)(body, _report_markdown_js__WEBPACK_IMPORTED_MODULE_1__/* .GITHUB_COMMENT_LIMIT */ ._4 - marker.length - 1)}`;
+}
+/** A token must never reach a log, even if an error message were to quote it. */
+function redact(text, token) {
+    return token ? text.split(token).join('***') : text;
+}
+class GitHubApiError extends Error {
+}
+const HINTS = {
+    401: 'the github-token is invalid or has expired',
+    403: 'the token may not write comments: give the job `permissions: pull-requests: write` ' +
+        '(on pull requests from forks the GITHUB_TOKEN is read-only)',
+    404: 'the repository or pull request was not found, or the token cannot see it',
+};
+/** The three issue-comment operations of GitHub's REST API, over plain fetch to keep the bundle small. */
+class IssueCommentsApi {
+    pr;
+    token;
+    fetchImpl;
+    constructor(pr, token, fetchImpl) {
+        this.pr = pr;
+        this.token = token;
+        this.fetchImpl = fetchImpl;
+    }
+    /** The oldest comment carrying the marker, reading the pages in order and stopping at the first hit. */
+    async findComment(marker) {
+        const { apiUrl, owner, repo, number } = this.pr;
+        let url = `${apiUrl}/repos/${enc(owner)}/${enc(repo)}/issues/${number}/comments?per_page=${PER_PAGE}&page=1`;
+        for (let page = 0; url && page < MAX_PAGES; page++) {
+            const response = await this.request('GET', url);
+            const comments = (await response.json());
+            const found = comments.find((comment) => comment.body?.includes(marker));
+            if (found)
+                return found;
+            url = this.nextPage(response.headers.get('link'));
+        }
+        return undefined;
+    }
+    async create(body) {
+        const { apiUrl, owner, repo, number } = this.pr;
+        const url = `${apiUrl}/repos/${enc(owner)}/${enc(repo)}/issues/${number}/comments`;
+        return (await this.request('POST', url, { body })).json();
+    }
+    async update(commentId, body) {
+        const { apiUrl, owner, repo } = this.pr;
+        const url = `${apiUrl}/repos/${enc(owner)}/${enc(repo)}/issues/comments/${commentId}`;
+        return (await this.request('PATCH', url, { body })).json();
+    }
+    /** rel="next" from a Link header, only if it stays on the API host: the token must not follow it elsewhere. */
+    nextPage(link) {
+        const next = link
+            ?.split(',')
+            .map((part) => /<([^>]+)>\s*;\s*rel="?next"?/.exec(part)?.[1])
+            .find((url) => url !== undefined);
+        if (!next)
+            return undefined;
+        return new URL(next).origin === new URL(this.pr.apiUrl).origin ? next : undefined;
+    }
+    async request(method, url, json) {
+        const response = await this.fetchImpl(url, {
+            method,
+            headers: githubHeaders(this.token, json !== undefined),
+            body: json ? JSON.stringify(json) : undefined,
+            signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+        });
+        if (response.ok)
+            return response;
+        throw new GitHubApiError(await describeFailure(method, url, response));
+    }
+}
+async function describeFailure(method, url, response) {
+    let message = response.statusText;
+    try {
+        const body = (await response.json());
+        if (typeof body.message === 'string')
+            message = body.message;
+    }
+    catch {
+        // Not JSON (a proxy's HTML page, say): the status text will do.
+    }
+    const rateLimited = response.headers.get('x-ratelimit-remaining') === '0' ? ' (API rate limit exhausted)' : '';
+    const hint = HINTS[response.status] ? `; ${HINTS[response.status]}` : '';
+    const { pathname } = new URL(url);
+    return `${method} ${pathname} answered ${response.status}: ${message}${rateLimited}${hint}`;
+}
+function enc(segment) {
+    return encodeURIComponent(segment);
+}
+/** The headers of every GitHub REST call mlgate makes. */
+function githubHeaders(token, json) {
+    return {
+        Authorization: `Bearer ${token}`,
+        Accept: 'application/vnd.github+json',
+        'X-GitHub-Api-Version': '2022-11-28',
+        'User-Agent': `mlgate/${_report_json_js__WEBPACK_IMPORTED_MODULE_0__/* .MLGATE_VERSION */ .C_}`,
+        ...(json ? { 'Content-Type': 'application/json' } : {}),
+    };
+}
+
+
+/***/ }),
+
 /***/ 2965:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
@@ -35137,7 +35293,7 @@ function xyChart(options) {
 
 /***/ }),
 
-/***/ 4352:
+/***/ 9718:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -35197,154 +35353,8 @@ function loadActionSpec(command) {
     return spec;
 }
 
-// EXTERNAL MODULE: ./src/report/json.ts + 4 modules
-var report_json = __nccwpck_require__(2965);
-// EXTERNAL MODULE: ./src/report/markdown.ts
-var markdown = __nccwpck_require__(4285);
-;// CONCATENATED MODULE: ./src/github/comment.ts
-
-
-const PER_PAGE = 100;
-// 100 pages of 100 comments: a PR with more than that is not one we should be scanning on every run.
-const MAX_PAGES = 100;
-const REQUEST_TIMEOUT_MS = 30_000;
-/**
- * The hidden HTML comment that makes a comment "ours": one per action and job, and per key when one job
- * posts several (a matrix). Characters that could end the HTML comment are replaced.
- */
-function stickyMarker(action, job, key) {
-    const parts = [action, job, ...(key ? [key] : [])].map((part) => part.replace(/[^A-Za-z0-9_.-]/g, '-'));
-    return `<!-- mlgate:${parts.join(':')} -->`;
-}
-/**
- * Creates the PR comment carrying `marker`, or edits it in place when an earlier run left one. A failure is
- * a warning and a `skipped` result, never an exception: the comment must not decide whether the gate fails.
- */
-async function upsertStickyComment(options, logger) {
-    const { pr, token } = options;
-    if (pr.kind === 'skip')
-        return skipped(logger, pr.reason, 'info');
-    if (!token)
-        return skipped(logger, 'no github-token', 'info');
-    const api = new IssueCommentsApi(pr, token, options.fetch ?? fetch);
-    const body = withMarker(options.body, options.marker);
-    try {
-        const existing = await api.findComment(options.marker);
-        if (existing) {
-            const updated = await api.update(existing.id, body);
-            logger.info(`Updated the PR comment: ${updated.html_url}`);
-            return { action: 'updated', url: updated.html_url };
-        }
-        const created = await api.create(body);
-        logger.info(`Commented on the PR: ${created.html_url}`);
-        return { action: 'created', url: created.html_url };
-    }
-    catch (e) {
-        const message = e instanceof GitHubApiError ? e.message : `the request to GitHub failed: ${String(e)}`;
-        return skipped(logger, redact(`Could not write the PR comment: ${message}`, token), 'warning');
-    }
-}
-function skipped(logger, reason, level) {
-    logger[level](level === 'info' ? `PR comment skipped: ${reason}` : reason);
-    return { action: 'skipped', reason };
-}
-/** The marker first (hidden), then the body cut to what GitHub accepts. */
-function withMarker(body, marker) {
-    return `${marker}\n${(0,markdown/* truncateForComment */.$m)(body, markdown/* GITHUB_COMMENT_LIMIT */._4 - marker.length - 1)}`;
-}
-/** A token must never reach a log, even if an error message were to quote it. */
-function redact(text, token) {
-    return token ? text.split(token).join('***') : text;
-}
-class GitHubApiError extends Error {
-}
-const HINTS = {
-    401: 'the github-token is invalid or has expired',
-    403: 'the token may not write comments: give the job `permissions: pull-requests: write` ' +
-        '(on pull requests from forks the GITHUB_TOKEN is read-only)',
-    404: 'the repository or pull request was not found, or the token cannot see it',
-};
-/** The three issue-comment operations of GitHub's REST API, over plain fetch to keep the bundle small. */
-class IssueCommentsApi {
-    pr;
-    token;
-    fetchImpl;
-    constructor(pr, token, fetchImpl) {
-        this.pr = pr;
-        this.token = token;
-        this.fetchImpl = fetchImpl;
-    }
-    /** The oldest comment carrying the marker, reading the pages in order and stopping at the first hit. */
-    async findComment(marker) {
-        const { apiUrl, owner, repo, number } = this.pr;
-        let url = `${apiUrl}/repos/${enc(owner)}/${enc(repo)}/issues/${number}/comments?per_page=${PER_PAGE}&page=1`;
-        for (let page = 0; url && page < MAX_PAGES; page++) {
-            const response = await this.request('GET', url);
-            const comments = (await response.json());
-            const found = comments.find((comment) => comment.body?.includes(marker));
-            if (found)
-                return found;
-            url = this.nextPage(response.headers.get('link'));
-        }
-        return undefined;
-    }
-    async create(body) {
-        const { apiUrl, owner, repo, number } = this.pr;
-        const url = `${apiUrl}/repos/${enc(owner)}/${enc(repo)}/issues/${number}/comments`;
-        return (await this.request('POST', url, { body })).json();
-    }
-    async update(commentId, body) {
-        const { apiUrl, owner, repo } = this.pr;
-        const url = `${apiUrl}/repos/${enc(owner)}/${enc(repo)}/issues/comments/${commentId}`;
-        return (await this.request('PATCH', url, { body })).json();
-    }
-    /** rel="next" from a Link header, only if it stays on the API host: the token must not follow it elsewhere. */
-    nextPage(link) {
-        const next = link
-            ?.split(',')
-            .map((part) => /<([^>]+)>\s*;\s*rel="?next"?/.exec(part)?.[1])
-            .find((url) => url !== undefined);
-        if (!next)
-            return undefined;
-        return new URL(next).origin === new URL(this.pr.apiUrl).origin ? next : undefined;
-    }
-    async request(method, url, json) {
-        const response = await this.fetchImpl(url, {
-            method,
-            headers: {
-                Authorization: `Bearer ${this.token}`,
-                Accept: 'application/vnd.github+json',
-                'X-GitHub-Api-Version': '2022-11-28',
-                'User-Agent': `mlgate/${report_json/* MLGATE_VERSION */.C_}`,
-                ...(json ? { 'Content-Type': 'application/json' } : {}),
-            },
-            body: json ? JSON.stringify(json) : undefined,
-            signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-        });
-        if (response.ok)
-            return response;
-        throw new GitHubApiError(await describeFailure(method, url, response));
-    }
-}
-async function describeFailure(method, url, response) {
-    let message = response.statusText;
-    try {
-        const body = (await response.json());
-        if (typeof body.message === 'string')
-            message = body.message;
-    }
-    catch {
-        // Not JSON (a proxy's HTML page, say): the status text will do.
-    }
-    const rateLimited = response.headers.get('x-ratelimit-remaining') === '0' ? ' (API rate limit exhausted)' : '';
-    const hint = HINTS[response.status] ? `; ${HINTS[response.status]}` : '';
-    const { pathname } = new URL(url);
-    return `${method} ${pathname} answered ${response.status}: ${message}${rateLimited}${hint}`;
-}
-function enc(segment) {
-    return encodeURIComponent(segment);
-}
-
+// EXTERNAL MODULE: ./src/github/comment.ts
+var comment = __nccwpck_require__(7318);
 ;// CONCATENATED MODULE: ./src/github/context.ts
 
 const DEFAULT_API_URL = 'https://api.github.com';
@@ -35446,13 +35456,15 @@ async function publishComment(command, markdown, token, logger) {
         logger.info(`PR comment skipped: ${pr.reason}`);
         return;
     }
-    const result = await upsertStickyComment({ token: token ?? '', pr, marker: stickyMarker(command, pr.job), body: markdown }, logger);
+    const result = await (0,comment/* upsertStickyComment */.qD)({ token: token ?? '', pr, marker: (0,comment/* stickyMarker */.YL)(command, pr.job), body: markdown }, logger);
     if (result.action !== 'skipped')
         logger.info(`PR comment ${result.action}${result.url ? `: ${result.url}` : ''}`);
 }
 
 // EXTERNAL MODULE: external "node:fs/promises"
 var promises_ = __nccwpck_require__(1455);
+// EXTERNAL MODULE: ./src/report/json.ts + 4 modules
+var json = __nccwpck_require__(2965);
 // EXTERNAL MODULE: ./src/runtime/inputs.ts
 var inputs = __nccwpck_require__(2291);
 ;// CONCATENATED MODULE: ./src/runtime/execute.ts
@@ -35482,7 +35494,7 @@ async function execute(command, raw, logger) {
         const inputs = command.readInputs(raw);
         const result = await command.run(inputs, logger);
         const reportPath = (0,external_node_path_.resolve)(common.reportPath);
-        await (0,report_json/* writeReport */.u5)(result.report, reportPath);
+        await (0,json/* writeReport */.u5)(result.report, reportPath);
         // The job summary beside the report: CI systems other than GitHub (and act users) get it too.
         await (0,promises_.writeFile)(summaryPathOf(reportPath), result.markdown, 'utf8');
         const exitCode = result.report.passed || !common.failOnGate ? errors/* ExitCode */.yU.Passed : errors/* ExitCode */.yU.GateFailed;
@@ -35492,16 +35504,16 @@ async function execute(command, raw, logger) {
         const error = e instanceof Error ? e : new Error(String(e));
         const outcome = { exitCode: errors/* ExitCode */.yU.ConfigurationError, common, error };
         if (common) {
-            const report = (0,report_json/* buildReport */.FK)({ command: command.name, gates: [] });
+            const report = (0,json/* buildReport */.FK)({ command: command.name, gates: [] });
             report.passed = false;
             report.error = { message: errorMessage(error) };
             outcome.reportPath = (0,external_node_path_.resolve)(common.reportPath);
-            await (0,report_json/* writeReport */.u5)(report, outcome.reportPath).catch(() => undefined);
+            await (0,json/* writeReport */.u5)(report, outcome.reportPath).catch(() => undefined);
         }
         return outcome;
     }
 }
-const summaryPathOf = (reportPath) => (0,report_json/* besideReport */.Ne)(reportPath, '.md');
+const summaryPathOf = (reportPath) => (0,json/* besideReport */.Ne)(reportPath, '.md');
 function errorMessage(error) {
     return error instanceof errors/* ConfigurationError */.j1
         ? error.message

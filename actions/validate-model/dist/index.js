@@ -37020,13 +37020,7 @@ class IssueCommentsApi {
     async request(method, url, json) {
         const response = await this.fetchImpl(url, {
             method,
-            headers: {
-                Authorization: `Bearer ${this.token}`,
-                Accept: 'application/vnd.github+json',
-                'X-GitHub-Api-Version': '2022-11-28',
-                'User-Agent': `mlgate/${report_json/* MLGATE_VERSION */.C_}`,
-                ...(json ? { 'Content-Type': 'application/json' } : {}),
-            },
+            headers: githubHeaders(this.token, json !== undefined),
             body: json ? JSON.stringify(json) : undefined,
             signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
         });
@@ -37052,6 +37046,16 @@ async function describeFailure(method, url, response) {
 }
 function enc(segment) {
     return encodeURIComponent(segment);
+}
+/** The headers of every GitHub REST call mlgate makes. */
+function githubHeaders(token, json) {
+    return {
+        Authorization: `Bearer ${token}`,
+        Accept: 'application/vnd.github+json',
+        'X-GitHub-Api-Version': '2022-11-28',
+        'User-Agent': `mlgate/${report_json/* MLGATE_VERSION */.C_}`,
+        ...(json ? { 'Content-Type': 'application/json' } : {}),
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/github/context.ts
