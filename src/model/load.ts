@@ -1,21 +1,11 @@
-import { readFileSync, realpathSync } from 'node:fs';
-import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
+import { readFileSync } from 'node:fs';
 import type { InferenceSession } from 'onnxruntime-node';
 import { ConfigurationError } from '../errors.js';
 import type { Logger } from '../logging.js';
 import { loadOnnxRuntime } from '../native/index.js';
 import { type ModelInfo, NotOnnxError, parseModel, withExtraOutput } from './onnx.js';
 import { type OutputPlan, planOutputs } from './outputs.js';
-
-/** Operator domains built into onnxruntime's CPU build; anything else needs a custom-op library. */
-const KNOWN_DOMAINS = new Set([
-  '',
-  'ai.onnx',
-  'ai.onnx.ml',
-  'com.microsoft',
-  'com.microsoft.nchwc',
-  'ai.onnx.preview.training',
-]);
+import { customDomains, externalDataOutside } from './safety.js';
 
 export interface LoadedModel {
   path: string;
@@ -120,21 +110,6 @@ function checkDomains(info: ModelInfo, where: string) {
   }
 }
 
-/**
- * Operator domains onnxruntime's CPU build lacks, with the operators used from each: domains used by
- * nodes first, in node order, then those only imported. Running them takes a custom-op library, that is
- * native code the model brings along.
- */
-export function customDomains(info: ModelInfo): { domain: string; ops: string[] }[] {
-  const used = info.nodes.filter((n) => !KNOWN_DOMAINS.has(n.domain));
-  const imported = info.opsets.map((o) => o.domain).filter((d) => !KNOWN_DOMAINS.has(d));
-  const domains = [...new Set([...used.map((n) => n.domain), ...imported])];
-  return domains.map((domain) => ({
-    domain,
-    ops: [...new Set(used.filter((n) => n.domain === domain).map((n) => n.opType))],
-  }));
-}
-
 /** External-data locations must stay inside the model's directory: a model file must not read /etc/passwd. */
 function checkExternalData(info: ModelInfo, path: string, where: string) {
   const [first] = externalDataOutside(info, path);
@@ -146,33 +121,4 @@ function checkExternalData(info: ModelInfo, path: string, where: string) {
   }
 }
 
-/**
- * The initializers of the model at `path` whose external data lies outside the model's directory: an
- * empty or absolute location, one that climbs out with `..`, or one that resolves through a symbolic
- * link to somewhere else.
- */
-export function externalDataOutside(info: ModelInfo, path: string): { tensor: string; location: string }[] {
-  const dir = resolve(dirname(path));
-  return info.externalData.filter(({ location }) => {
-    const target = resolve(dir, location);
-    const rel = relative(dir, target);
-    const escapes =
-      location === '' ||
-      isAbsolute(location) ||
-      rel.startsWith(`..${sep}`) ||
-      rel === '..' ||
-      isAbsolute(rel);
-    return escapes || linksOutside(target, dir);
-  });
-}
-
 /** Whether the path resolves, through a symbolic link at any level, to somewhere outside `dir`. */
-function linksOutside(target: string, dir: string): boolean {
-  let real: string;
-  try {
-    real = realpathSync(target);
-  } catch {
-    return false; // a missing file is onnxruntime's error to report
-  }
-  return !real.startsWith(realpathSync(dir) + sep);
-}

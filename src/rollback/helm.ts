@@ -4,7 +4,7 @@
  */
 import { basename } from 'node:path';
 import { ConfigurationError } from '../errors.js';
-import { displayCommand, runTool } from './kubernetes.js';
+import { displayCommand, runTool } from '../runtime/tools.js';
 import type { RollbackContext, RollbackOutcome, RollbackTarget } from './target.js';
 
 export interface HelmTargetOptions {

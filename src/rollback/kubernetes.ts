@@ -2,14 +2,12 @@
  * The kubernetes target: `kubectl rollout undo` of a Deployment to an explicit revision, then `kubectl
  * rollout status`; and the kubectl it runs, from PATH or installed checksum-verified into the tool cache.
  */
-import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { accessSync, constants, createReadStream, statSync } from 'node:fs';
 import { chmod, readFile, rm } from 'node:fs/promises';
-import { basename, delimiter, join } from 'node:path';
+import { basename, join } from 'node:path';
 import * as tc from '@actions/tool-cache';
 import { ConfigurationError } from '../errors.js';
 import type { Logger } from '../logging.js';
+import { displayCommand, download, findOnPath, runTool, sha256Of } from '../runtime/tools.js';
 import { ANNOTATIONS, auditAnnotations } from './kube-api.js';
 import type { RollbackContext, RollbackOutcome, RollbackTarget } from './target.js';
 
@@ -244,44 +242,6 @@ function state(deployment: Workload, revision: Revision): Record<string, string>
   };
 }
 
-/**
- * Runs a tool with an argument array (never a shell) and returns its stdout. What it printed on stderr
- * becomes the error: kubectl and helm say there what went wrong, and never print credentials.
- */
-export function runTool(command: string, args: string[], timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      command,
-      args,
-      { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, windowsHide: true },
-      (error, stdout, stderr) => {
-        if (!error) return resolve(stdout);
-        const code = (error as NodeJS.ErrnoException).code;
-        const shown = displayCommand(basename(command), args);
-        if (code === 'ENOENT' || code === 'EACCES') {
-          reject(
-            new ConfigurationError(`${command} could not be run (${code}): install it or give its path`),
-          );
-        } else if (error.killed) {
-          reject(
-            new ConfigurationError(`\`${shown}\` did not finish within ${Math.round(timeoutMs / 1000)} s`),
-          );
-        } else {
-          const said = (stderr || stdout).trim().split(/\r?\n/).filter(Boolean).slice(-3).join(' / ');
-          reject(new ConfigurationError(`\`${shown}\` failed: ${said || `exit code ${error.code}`}`));
-        }
-      },
-    );
-  });
-}
-
-/** The command as a shell would need it, for people to read; it is never run through a shell. */
-export function displayCommand(command: string, args: string[]): string {
-  return [command, ...args]
-    .map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`))
-    .join(' ');
-}
-
 export interface ResolveKubectlOptions {
   /** e.g. 1.31.2 */
   version: string;
@@ -323,7 +283,7 @@ export async function resolveKubectl(options: ResolveKubectlOptions): Promise<st
   const url = `${options.baseUrl.replace(/\/+$/, '')}/v${version}/bin/${platform}/${exe}`;
   const expected = (options.sha256?.[platform] ?? (await publishedSha256(`${url}.sha256`))).toLowerCase();
   logger.info(`Downloading kubectl ${version} for ${platform} from ${url}`);
-  const file = await download(url);
+  const file = await download(url, 'input "kubectl-base-url"');
   const actual = await sha256Of(file);
   if (actual !== expected) {
     await rm(file, { force: true });
@@ -355,43 +315,11 @@ export function kubectlPlatform(): string {
   return `${os}/${arch}`;
 }
 
-function findOnPath(exe: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter).filter(Boolean)) {
-    const candidate = join(dir, exe);
-    try {
-      accessSync(candidate, constants.X_OK);
-      if (statSync(candidate).isFile()) return candidate;
-    } catch {
-      // Not here, or not executable: the next directory.
-    }
-  }
-  return undefined;
-}
-
 async function publishedSha256(url: string): Promise<string> {
-  const file = await download(url);
+  const file = await download(url, 'input "kubectl-base-url"');
   const text = (await readFile(file, 'utf8')).trim();
   await rm(file, { force: true });
   const digest = text.split(/\s+/)[0];
   if (!/^[0-9a-f]{64}$/i.test(digest)) throw new ConfigurationError(`${url} does not hold a sha256 checksum`);
   return digest;
-}
-
-async function download(url: string): Promise<string> {
-  try {
-    return await tc.downloadTool(url);
-  } catch (e) {
-    const status = e instanceof tc.HTTPError ? `HTTP ${e.httpStatusCode}` : (e as Error).message;
-    throw new ConfigurationError(`could not download ${url} (${status})`, 'input "kubectl-base-url"');
-  }
-}
-
-function sha256Of(file: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
-    createReadStream(file)
-      .on('data', (chunk) => hash.update(chunk))
-      .on('error', reject)
-      .on('end', () => resolve(hash.digest('hex')));
-  });
 }

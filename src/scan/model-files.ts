@@ -2,8 +2,8 @@ import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readSync, st
 import { extname, join } from 'node:path';
 import { gunzipSync, inflateRawSync, inflateSync, constants as zlibConstants } from 'node:zlib';
 import { ConfigurationError } from '../errors.js';
-import { customDomains, externalDataOutside } from '../model/load.js';
 import { type ModelInfo, NotOnnxError, parseModel } from '../model/onnx.js';
+import { customDomains, externalDataOutside } from '../model/safety.js';
 import type { Finding } from './findings.js';
 import {
   analyzePickle,

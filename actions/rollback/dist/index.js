@@ -31613,7 +31613,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _commands_rollback_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3667);
+/* harmony import */ var _commands_rollback_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(539);
 /* harmony import */ var _runtime_github_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9718);
 
 
@@ -31624,7 +31624,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 3667:
+/***/ 539:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -32374,8 +32374,6 @@ function cause(e) {
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
-// EXTERNAL MODULE: external "node:fs/promises"
-var promises_ = __nccwpck_require__(1455);
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 8 modules
 var lib_core = __nccwpck_require__(6058);
 // EXTERNAL MODULE: ./node_modules/@actions/io/lib/io.js
@@ -33196,10 +33194,10 @@ function _unique(values) {
     return Array.from(new Set(values));
 }
 //# sourceMappingURL=tool-cache.js.map
-;// CONCATENATED MODULE: ./src/rollback/kubernetes.ts
+;// CONCATENATED MODULE: ./src/runtime/tools.ts
 /**
- * The kubernetes target: `kubectl rollout undo` of a Deployment to an explicit revision, then `kubectl
- * rollout status`; and the kubectl it runs, from PATH or installed checksum-verified into the tool cache.
+ * External tools (kubectl, helm, a vulnerability scanner): found on PATH or downloaded, checksum-verified
+ * before they are made executable, and always run with an argument array, never through a shell.
  */
 
 
@@ -33207,180 +33205,13 @@ function _unique(values) {
 
 
 
-
-
-const REVISION = 'deployment.kubernetes.io/revision';
-// Going back to revision N re-numbers N's ReplicaSet as the newest revision and remembers N here.
-const REVISION_HISTORY = 'deployment.kubernetes.io/revision-history';
-const TEMPLATE_HASH = 'pod-template-hash';
-const COMMAND_TIMEOUT_MS = 120_000;
-// kubectl and helm enforce their own --timeout; ours only catches one that hangs past it.
-const WAIT_GRACE_MS = 30_000;
-function kubernetesTarget(options) {
-    if (!options.deployment)
-        throw new errors/* ConfigurationError */.j1('is required', 'input "deployment"');
-    checkRevision(options.revision);
-    const ref = `deployment/${options.deployment}`;
-    const scope = [
-        ...(options.namespace ? ['--namespace', options.namespace] : []),
-        ...(options.context ? ['--context', options.context] : []),
-        ...(options.kubeconfig ? ['--kubeconfig', options.kubeconfig] : []),
-    ];
-    const kubectl = (args, timeoutMs = COMMAND_TIMEOUT_MS) => runTool(options.kubectl, [...args, ...scope], timeoutMs);
-    const show = (args) => displayCommand((0,external_node_path_.basename)(options.kubectl), [...args, ...scope]);
-    const readDeployment = async () => JSON.parse(await kubectl(['get', 'deployment', options.deployment, '-o', 'json']));
-    async function readRevisions(deployment) {
-        const labels = Object.entries(deployment.spec.selector?.matchLabels ?? {});
-        const selector = labels.map(([k, v]) => `${k}=${v}`).join(',');
-        const list = JSON.parse(await kubectl(['get', 'replicasets', ...(selector ? ['-l', selector] : []), '-o', 'json']));
-        // The selector can match another owner's ReplicaSets; only this Deployment's are its history.
-        return list.items
-            .filter((rs) => rs.metadata.ownerReferences?.some((o) => o.uid === deployment.metadata.uid))
-            .map(toRevision)
-            .filter((r) => r !== undefined);
-    }
-    /** `rollout status` within the timeout; a failure says what was done and that a re-run only waits. */
-    async function waitForRollout(ctx, to) {
-        const seconds = Math.max(1, Math.ceil(ctx.timeoutMs / 1000));
-        const status = ['rollout', 'status', ref, `--timeout=${seconds}s`];
-        if (ctx.dryRun)
-            return show(status);
-        try {
-            await kubectl(status, ctx.timeoutMs + WAIT_GRACE_MS);
-        }
-        catch (e) {
-            throw new errors/* ConfigurationError */.j1(`${ref} was rolled back to ${to}, but the rollout did not complete within ${seconds} s ` +
-                `(${e.message}). A second run waits again without undoing twice.`);
-        }
-        return show(status);
-    }
-    async function rollback(ctx) {
-        const deployment = await readDeployment();
-        const revisions = await readRevisions(deployment);
-        const annotations = deployment.metadata.annotations ?? {};
-        const current = revisions.find((r) => String(r.revision) === annotations[REVISION]);
-        if (!current) {
-            throw new errors/* ConfigurationError */.j1(`${ref} has no ReplicaSet for its revision ${annotations[REVISION] ?? '(none)'}; has it rolled out yet?`);
-        }
-        const before = kubernetes_state(deployment, current);
-        // The mark names the template we restored: revision numbers change on every undo, the hash does not.
-        const markedByUs = annotations[ANNOTATIONS.to] === current.hash;
-        const already = async () => {
-            ctx.logger.info(`${ref} already serves ${describe(current)}: nothing to roll back, checking it is ready`);
-            // A run that died while waiting left the undo done: this one only waits for it.
-            const steps = ctx.dryRun ? [] : [await waitForRollout(ctx, describe(current))];
-            const from = markedByUs ? (annotations[ANNOTATIONS.from] ?? describe(current)) : describe(current);
-            const after = ctx.dryRun ? before : kubernetes_state(await readDeployment(), current);
-            return {
-                rolledBack: false,
-                alreadyRolledBack: true,
-                from,
-                to: describe(current),
-                steps,
-                before,
-                after,
-            };
-        };
-        // Without this, a second run would take the bad revision for "the previous one" and go back to it.
-        if (options.revision === undefined && markedByUs)
-            return already();
-        const target = options.revision === undefined
-            ? previousOf(current, revisions)
-            : byNumber(options.revision, revisions, ref);
-        if (!target) {
-            throw new errors/* ConfigurationError */.j1(`${ref} has no revision before ${describe(current)}, so there is nothing to roll back to ` +
-                '(old ReplicaSets are kept up to spec.revisionHistoryLimit)');
-        }
-        if (target.hash === current.hash)
-            return already();
-        const from = describe(current);
-        const to = describe(target);
-        const undo = ['rollout', 'undo', ref, `--to-revision=${target.revision}`];
-        const mark = Object.entries(auditAnnotations(ctx, from, target.hash)).map(([k, v]) => `${k}=${v}`);
-        const annotate = ['annotate', ref, ...mark, '--overwrite'];
-        if (ctx.dryRun) {
-            await kubectl([...undo, '--dry-run=server']);
-            await kubectl([...annotate, '--dry-run=server']);
-            ctx.logger.info(`The API server accepted a server-side dry run of the undo to ${to} and of the annotation`);
-            const steps = [show(undo), show(annotate), await waitForRollout(ctx, to)];
-            const after = {
-                revision: `new, restoring ${target.revision}`,
-                template: target.hash,
-                images: target.images,
-            };
-            return { rolledBack: false, alreadyRolledBack: false, from, to, steps, before, after };
-        }
-        ctx.logger.info(`Rolling ${ref} back from ${from} to ${to}`);
-        await kubectl(undo);
-        // Marked straight after the undo, not before: `rollout undo` replaces the Deployment's annotations with
-        // the target ReplicaSet's. And not after the wait, the step a run is most likely to die in.
-        await kubectl(annotate);
-        const steps = [show(undo), show(annotate), await waitForRollout(ctx, to)];
-        const now = await readDeployment();
-        const restored = (await readRevisions(now)).find((r) => r.hash === target.hash) ?? target;
-        return {
-            rolledBack: true,
-            alreadyRolledBack: false,
-            from,
-            to,
-            steps,
-            before,
-            after: kubernetes_state(now, restored),
-        };
-    }
-    return { name: `kubernetes ${ref}`, rollback };
-}
-function checkRevision(revision) {
-    if (revision !== undefined && !(Number.isInteger(revision) && revision > 0)) {
-        throw new errors/* ConfigurationError */.j1(`${revision} is not a revision number (1 or more)`, 'input "revision"');
-    }
-}
-function toRevision(rs) {
-    const annotations = rs.metadata.annotations ?? {};
-    const revision = Number(annotations[REVISION]);
-    if (!Number.isInteger(revision) || revision <= 0)
-        return undefined;
-    return {
-        revision,
-        history: (annotations[REVISION_HISTORY] ?? '').split(',').filter(Boolean).map(Number),
-        hash: rs.metadata.labels?.[TEMPLATE_HASH] ?? rs.metadata.name,
-        images: kubernetes_images(rs.spec.template),
-    };
-}
-function previousOf(current, revisions) {
-    return revisions
-        .filter((r) => r.revision < current.revision && r.hash !== current.hash)
-        .sort((a, b) => b.revision - a.revision)[0];
-}
-/** A revision by the number the user knows it by, also after an undo has re-numbered it. */
-function byNumber(wanted, revisions, ref) {
-    const found = revisions.find((r) => r.revision === wanted || r.history.includes(wanted));
-    if (found)
-        return found;
-    const known = revisions.map((r) => r.revision).sort((a, b) => a - b);
-    throw new errors/* ConfigurationError */.j1(`${ref} has no revision ${wanted} (it has ${known.join(', ')})`, 'input "revision"');
-}
-function kubernetes_images(template) {
-    return (template.spec?.containers ?? []).map((c) => `${c.name}=${c.image}`).join(', ');
-}
-function describe(revision) {
-    return `revision ${revision.revision} (${revision.images})`;
-}
-function kubernetes_state(deployment, revision) {
-    return {
-        revision: String(revision.revision),
-        template: revision.hash,
-        images: kubernetes_images(deployment.spec.template),
-        ready: `${deployment.status?.readyReplicas ?? 0}/${deployment.spec.replicas ?? 1}`,
-    };
-}
 /**
  * Runs a tool with an argument array (never a shell) and returns its stdout. What it printed on stderr
- * becomes the error: kubectl and helm say there what went wrong, and never print credentials.
+ * becomes the error: kubectl, helm and the scanners say there what went wrong, and never print credentials.
  */
-function runTool(command, args, timeoutMs) {
+function runTool(command, args, timeoutMs, options = {}) {
     return new Promise((resolve, reject) => {
-        (0,external_node_child_process_namespaceObject.execFile)(command, args, { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, windowsHide: true }, (error, stdout, stderr) => {
+        (0,external_node_child_process_namespaceObject.execFile)(command, args, { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, windowsHide: true, env: options.env }, (error, stdout, stderr) => {
             if (!error)
                 return resolve(stdout);
             const code = error.code;
@@ -33404,54 +33235,7 @@ function displayCommand(command, args) {
         .map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`))
         .join(' ');
 }
-/** kubectl from PATH, else from the tool cache, else downloaded, checksum-verified and cached. */
-async function resolveKubectl(options) {
-    const { logger } = options;
-    const exe = process.platform === 'win32' ? 'kubectl.exe' : 'kubectl';
-    const onPath = findOnPath(exe);
-    if (onPath) {
-        logger.info(`Using ${onPath} (on PATH)`);
-        return onPath;
-    }
-    const version = options.version.trim().replace(/^v/, '');
-    if (!/^\d+\.\d+\.\d+$/.test(version)) {
-        throw new errors/* ConfigurationError */.j1(`"${options.version}" is not a kubectl version like 1.31.2`, 'input "kubectl-version"');
-    }
-    // @actions/tool-cache reads both from process.env itself.
-    if (!process.env.RUNNER_TOOL_CACHE || !process.env.RUNNER_TEMP) {
-        throw new errors/* ConfigurationError */.j1('kubectl is not on PATH, and outside a runner (RUNNER_TOOL_CACHE and RUNNER_TEMP unset) mlgate does not install it: install kubectl');
-    }
-    const cached = find('kubectl', version);
-    if (cached) {
-        logger.info(`Using kubectl ${version} from the tool cache`);
-        return (0,external_node_path_.join)(cached, exe);
-    }
-    const platform = kubectlPlatform();
-    const url = `${options.baseUrl.replace(/\/+$/, '')}/v${version}/bin/${platform}/${exe}`;
-    const expected = (options.sha256?.[platform] ?? (await publishedSha256(`${url}.sha256`))).toLowerCase();
-    logger.info(`Downloading kubectl ${version} for ${platform} from ${url}`);
-    const file = await download(url);
-    const actual = await sha256Of(file);
-    if (actual !== expected) {
-        await (0,promises_.rm)(file, { force: true });
-        throw new errors/* ConfigurationError */.j1(`the kubectl downloaded from ${url} has sha256 ${actual}, not the expected ${expected}: it was deleted, not run`);
-    }
-    // Executable only once verified, so that a tampered download is never runnable.
-    await (0,promises_.chmod)(file, 0o755);
-    const dir = await cacheFile(file, exe, 'kubectl', version);
-    await (0,promises_.rm)(file, { force: true });
-    logger.info(`kubectl ${version} verified (sha256 ${actual}) and cached`);
-    return (0,external_node_path_.join)(dir, exe);
-}
-/** The os/arch pair of dl.k8s.io's layout for this machine. */
-function kubectlPlatform() {
-    const os = { linux: 'linux', darwin: 'darwin', win32: 'windows' }[process.platform];
-    const arch = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x' }[process.arch];
-    if (!os || !arch) {
-        throw new errors/* ConfigurationError */.j1(`kubectl is not published for ${process.platform}/${process.arch}: install it on PATH`);
-    }
-    return `${os}/${arch}`;
-}
+/** The first executable file of that name in a PATH directory. */
 function findOnPath(exe) {
     for (const dir of (process.env.PATH ?? '').split(external_node_path_.delimiter).filter(Boolean)) {
         const candidate = (0,external_node_path_.join)(dir, exe);
@@ -33466,24 +33250,6 @@ function findOnPath(exe) {
     }
     return undefined;
 }
-async function publishedSha256(url) {
-    const file = await download(url);
-    const text = (await (0,promises_.readFile)(file, 'utf8')).trim();
-    await (0,promises_.rm)(file, { force: true });
-    const digest = text.split(/\s+/)[0];
-    if (!/^[0-9a-f]{64}$/i.test(digest))
-        throw new errors/* ConfigurationError */.j1(`${url} does not hold a sha256 checksum`);
-    return digest;
-}
-async function download(url) {
-    try {
-        return await downloadTool(url);
-    }
-    catch (e) {
-        const status = e instanceof HTTPError ? `HTTP ${e.httpStatusCode}` : e.message;
-        throw new errors/* ConfigurationError */.j1(`could not download ${url} (${status})`, 'input "kubectl-base-url"');
-    }
-}
 function sha256Of(file) {
     return new Promise((resolve, reject) => {
         const hash = (0,external_node_crypto_.createHash)('sha256');
@@ -33492,6 +33258,16 @@ function sha256Of(file) {
             .on('error', reject)
             .on('end', () => resolve(hash.digest('hex')));
     });
+}
+/** Downloads into the runner's temp directory; `input` names the input that chose the URL, for the error. */
+async function download(url, input) {
+    try {
+        return await downloadTool(url);
+    }
+    catch (e) {
+        const status = e instanceof HTTPError ? `HTTP ${e.httpStatusCode}` : e.message;
+        throw new errors/* ConfigurationError */.j1(`could not download ${url} (${status})`, input);
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/rollback/helm.ts
@@ -33502,8 +33278,8 @@ function sha256Of(file) {
 
 
 
-const helm_COMMAND_TIMEOUT_MS = 120_000;
-const helm_WAIT_GRACE_MS = 30_000;
+const COMMAND_TIMEOUT_MS = 120_000;
+const WAIT_GRACE_MS = 30_000;
 const ROLLBACK_DESCRIPTION = /^Rollback to (\d+)$/;
 function helmTarget(options) {
     if (!options.release)
@@ -33517,7 +33293,7 @@ function helmTarget(options) {
         ...(options.context ? ['--kube-context', options.context] : []),
         ...(options.kubeconfig ? ['--kubeconfig', options.kubeconfig] : []),
     ];
-    const helm = (args, timeoutMs = helm_COMMAND_TIMEOUT_MS) => runTool(options.helm, [...args, ...scope], timeoutMs);
+    const helm = (args, timeoutMs = COMMAND_TIMEOUT_MS) => runTool(options.helm, [...args, ...scope], timeoutMs);
     const what = `helm release ${options.release}`;
     async function history() {
         const all = JSON.parse(await helm(['history', options.release, '-o', 'json']));
@@ -33540,15 +33316,15 @@ function helmTarget(options) {
         // The deployed revision says which revision it restored; a second run must not roll back from it.
         const restored = failed ? 0 : Number(ROLLBACK_DESCRIPTION.exec(deployed.description ?? '')?.[1]);
         const already = () => {
-            ctx.logger.info(`${what} already serves ${helm_describe(deployed)} ("${deployed.description}"): nothing to do`);
+            ctx.logger.info(`${what} already serves ${describe(deployed)} ("${deployed.description}"): nothing to do`);
             // A rollback is a new revision, so the one just before it is what it replaced.
             const replaced = restored ? all.find((r) => r.revision === deployed.revision - 1) : undefined;
-            const from = helm_describe(replaced ?? deployed);
+            const from = describe(replaced ?? deployed);
             return {
                 rolledBack: false,
                 alreadyRolledBack: true,
                 from,
-                to: helm_describe(deployed),
+                to: describe(deployed),
                 steps: [],
                 before,
                 after: before,
@@ -33556,19 +33332,19 @@ function helmTarget(options) {
         };
         if (restored && (revision === undefined || revision === restored))
             return already();
-        const byDefault = failed ? deployed : helm_previousOf(deployed, all);
+        const byDefault = failed ? deployed : previousOf(deployed, all);
         const target = revision === undefined ? byDefault : all.find((r) => r.revision === revision);
         if (revision !== undefined && !target) {
             const known = all.map((r) => r.revision).sort((a, b) => a - b);
             throw new errors/* ConfigurationError */.j1(`${what} has no revision ${revision} (it has ${known.join(', ')})`, 'input "revision"');
         }
         if (!target) {
-            throw new errors/* ConfigurationError */.j1(`${what} has no superseded revision before ${helm_describe(deployed)}, so there is nothing to roll back to`);
+            throw new errors/* ConfigurationError */.j1(`${what} has no superseded revision before ${describe(deployed)}, so there is nothing to roll back to`);
         }
         if (target.revision === current.revision)
             return already();
-        const from = helm_describe(current);
-        const to = helm_describe(target);
+        const from = describe(current);
+        const to = describe(target);
         const waitSeconds = Math.max(1, Math.ceil(ctx.timeoutMs / 1000));
         const command = [
             'rollback',
@@ -33581,7 +33357,7 @@ function helmTarget(options) {
         const steps = [displayCommand((0,external_node_path_.basename)(options.helm), [...command, ...scope])];
         // helm rollback has no description flag: the reason lives in the job summary and the report.
         if (ctx.dryRun) {
-            await helm([...command, '--dry-run'], ctx.timeoutMs + helm_WAIT_GRACE_MS);
+            await helm([...command, '--dry-run'], ctx.timeoutMs + WAIT_GRACE_MS);
             ctx.logger.info(`helm accepted a dry run of the rollback to ${to}`);
             const after = {
                 ...helm_state(target),
@@ -33592,22 +33368,22 @@ function helmTarget(options) {
             return { rolledBack: false, alreadyRolledBack: false, from, to, steps, before, after };
         }
         ctx.logger.info(`Rolling ${what} back from ${from} to ${to}`);
-        await helm(command, ctx.timeoutMs + helm_WAIT_GRACE_MS);
+        await helm(command, ctx.timeoutMs + WAIT_GRACE_MS);
         const now = (await history()).deployed;
         if (now.description !== `Rollback to ${target.revision}`) {
-            throw new errors/* ConfigurationError */.j1(`helm rollback finished, but the deployed revision of ${what} is ${helm_describe(now)} ("${now.description}"), ` +
+            throw new errors/* ConfigurationError */.j1(`helm rollback finished, but the deployed revision of ${what} is ${describe(now)} ("${now.description}"), ` +
                 `not a rollback to ${target.revision}`);
         }
         return { rolledBack: true, alreadyRolledBack: false, from, to, steps, before, after: helm_state(now) };
     }
     return { name: what, rollback };
 }
-function helm_previousOf(deployed, all) {
+function previousOf(deployed, all) {
     return all
         .filter((r) => r.revision < deployed.revision && r.status === 'superseded')
         .sort((a, b) => b.revision - a.revision)[0];
 }
-function helm_describe(r) {
+function describe(r) {
     return `revision ${r.revision} (${r.chart}${r.app_version ? `, app ${r.app_version}` : ''})`;
 }
 function helm_state(r) {
@@ -33716,6 +33492,242 @@ function kserve_state(isvc) {
         latestRolledoutRevision: p.latestRolledoutRevision ?? '',
         previousRolledoutRevision: p.previousRolledoutRevision ?? '',
     };
+}
+
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __nccwpck_require__(1455);
+;// CONCATENATED MODULE: ./src/rollback/kubernetes.ts
+/**
+ * The kubernetes target: `kubectl rollout undo` of a Deployment to an explicit revision, then `kubectl
+ * rollout status`; and the kubectl it runs, from PATH or installed checksum-verified into the tool cache.
+ */
+
+
+
+
+
+
+const REVISION = 'deployment.kubernetes.io/revision';
+// Going back to revision N re-numbers N's ReplicaSet as the newest revision and remembers N here.
+const REVISION_HISTORY = 'deployment.kubernetes.io/revision-history';
+const TEMPLATE_HASH = 'pod-template-hash';
+const kubernetes_COMMAND_TIMEOUT_MS = 120_000;
+// kubectl and helm enforce their own --timeout; ours only catches one that hangs past it.
+const kubernetes_WAIT_GRACE_MS = 30_000;
+function kubernetesTarget(options) {
+    if (!options.deployment)
+        throw new errors/* ConfigurationError */.j1('is required', 'input "deployment"');
+    checkRevision(options.revision);
+    const ref = `deployment/${options.deployment}`;
+    const scope = [
+        ...(options.namespace ? ['--namespace', options.namespace] : []),
+        ...(options.context ? ['--context', options.context] : []),
+        ...(options.kubeconfig ? ['--kubeconfig', options.kubeconfig] : []),
+    ];
+    const kubectl = (args, timeoutMs = kubernetes_COMMAND_TIMEOUT_MS) => runTool(options.kubectl, [...args, ...scope], timeoutMs);
+    const show = (args) => displayCommand((0,external_node_path_.basename)(options.kubectl), [...args, ...scope]);
+    const readDeployment = async () => JSON.parse(await kubectl(['get', 'deployment', options.deployment, '-o', 'json']));
+    async function readRevisions(deployment) {
+        const labels = Object.entries(deployment.spec.selector?.matchLabels ?? {});
+        const selector = labels.map(([k, v]) => `${k}=${v}`).join(',');
+        const list = JSON.parse(await kubectl(['get', 'replicasets', ...(selector ? ['-l', selector] : []), '-o', 'json']));
+        // The selector can match another owner's ReplicaSets; only this Deployment's are its history.
+        return list.items
+            .filter((rs) => rs.metadata.ownerReferences?.some((o) => o.uid === deployment.metadata.uid))
+            .map(toRevision)
+            .filter((r) => r !== undefined);
+    }
+    /** `rollout status` within the timeout; a failure says what was done and that a re-run only waits. */
+    async function waitForRollout(ctx, to) {
+        const seconds = Math.max(1, Math.ceil(ctx.timeoutMs / 1000));
+        const status = ['rollout', 'status', ref, `--timeout=${seconds}s`];
+        if (ctx.dryRun)
+            return show(status);
+        try {
+            await kubectl(status, ctx.timeoutMs + kubernetes_WAIT_GRACE_MS);
+        }
+        catch (e) {
+            throw new errors/* ConfigurationError */.j1(`${ref} was rolled back to ${to}, but the rollout did not complete within ${seconds} s ` +
+                `(${e.message}). A second run waits again without undoing twice.`);
+        }
+        return show(status);
+    }
+    async function rollback(ctx) {
+        const deployment = await readDeployment();
+        const revisions = await readRevisions(deployment);
+        const annotations = deployment.metadata.annotations ?? {};
+        const current = revisions.find((r) => String(r.revision) === annotations[REVISION]);
+        if (!current) {
+            throw new errors/* ConfigurationError */.j1(`${ref} has no ReplicaSet for its revision ${annotations[REVISION] ?? '(none)'}; has it rolled out yet?`);
+        }
+        const before = kubernetes_state(deployment, current);
+        // The mark names the template we restored: revision numbers change on every undo, the hash does not.
+        const markedByUs = annotations[ANNOTATIONS.to] === current.hash;
+        const already = async () => {
+            ctx.logger.info(`${ref} already serves ${kubernetes_describe(current)}: nothing to roll back, checking it is ready`);
+            // A run that died while waiting left the undo done: this one only waits for it.
+            const steps = ctx.dryRun ? [] : [await waitForRollout(ctx, kubernetes_describe(current))];
+            const from = markedByUs ? (annotations[ANNOTATIONS.from] ?? kubernetes_describe(current)) : kubernetes_describe(current);
+            const after = ctx.dryRun ? before : kubernetes_state(await readDeployment(), current);
+            return {
+                rolledBack: false,
+                alreadyRolledBack: true,
+                from,
+                to: kubernetes_describe(current),
+                steps,
+                before,
+                after,
+            };
+        };
+        // Without this, a second run would take the bad revision for "the previous one" and go back to it.
+        if (options.revision === undefined && markedByUs)
+            return already();
+        const target = options.revision === undefined
+            ? kubernetes_previousOf(current, revisions)
+            : byNumber(options.revision, revisions, ref);
+        if (!target) {
+            throw new errors/* ConfigurationError */.j1(`${ref} has no revision before ${kubernetes_describe(current)}, so there is nothing to roll back to ` +
+                '(old ReplicaSets are kept up to spec.revisionHistoryLimit)');
+        }
+        if (target.hash === current.hash)
+            return already();
+        const from = kubernetes_describe(current);
+        const to = kubernetes_describe(target);
+        const undo = ['rollout', 'undo', ref, `--to-revision=${target.revision}`];
+        const mark = Object.entries(auditAnnotations(ctx, from, target.hash)).map(([k, v]) => `${k}=${v}`);
+        const annotate = ['annotate', ref, ...mark, '--overwrite'];
+        if (ctx.dryRun) {
+            await kubectl([...undo, '--dry-run=server']);
+            await kubectl([...annotate, '--dry-run=server']);
+            ctx.logger.info(`The API server accepted a server-side dry run of the undo to ${to} and of the annotation`);
+            const steps = [show(undo), show(annotate), await waitForRollout(ctx, to)];
+            const after = {
+                revision: `new, restoring ${target.revision}`,
+                template: target.hash,
+                images: target.images,
+            };
+            return { rolledBack: false, alreadyRolledBack: false, from, to, steps, before, after };
+        }
+        ctx.logger.info(`Rolling ${ref} back from ${from} to ${to}`);
+        await kubectl(undo);
+        // Marked straight after the undo, not before: `rollout undo` replaces the Deployment's annotations with
+        // the target ReplicaSet's. And not after the wait, the step a run is most likely to die in.
+        await kubectl(annotate);
+        const steps = [show(undo), show(annotate), await waitForRollout(ctx, to)];
+        const now = await readDeployment();
+        const restored = (await readRevisions(now)).find((r) => r.hash === target.hash) ?? target;
+        return {
+            rolledBack: true,
+            alreadyRolledBack: false,
+            from,
+            to,
+            steps,
+            before,
+            after: kubernetes_state(now, restored),
+        };
+    }
+    return { name: `kubernetes ${ref}`, rollback };
+}
+function checkRevision(revision) {
+    if (revision !== undefined && !(Number.isInteger(revision) && revision > 0)) {
+        throw new errors/* ConfigurationError */.j1(`${revision} is not a revision number (1 or more)`, 'input "revision"');
+    }
+}
+function toRevision(rs) {
+    const annotations = rs.metadata.annotations ?? {};
+    const revision = Number(annotations[REVISION]);
+    if (!Number.isInteger(revision) || revision <= 0)
+        return undefined;
+    return {
+        revision,
+        history: (annotations[REVISION_HISTORY] ?? '').split(',').filter(Boolean).map(Number),
+        hash: rs.metadata.labels?.[TEMPLATE_HASH] ?? rs.metadata.name,
+        images: kubernetes_images(rs.spec.template),
+    };
+}
+function kubernetes_previousOf(current, revisions) {
+    return revisions
+        .filter((r) => r.revision < current.revision && r.hash !== current.hash)
+        .sort((a, b) => b.revision - a.revision)[0];
+}
+/** A revision by the number the user knows it by, also after an undo has re-numbered it. */
+function byNumber(wanted, revisions, ref) {
+    const found = revisions.find((r) => r.revision === wanted || r.history.includes(wanted));
+    if (found)
+        return found;
+    const known = revisions.map((r) => r.revision).sort((a, b) => a - b);
+    throw new errors/* ConfigurationError */.j1(`${ref} has no revision ${wanted} (it has ${known.join(', ')})`, 'input "revision"');
+}
+function kubernetes_images(template) {
+    return (template.spec?.containers ?? []).map((c) => `${c.name}=${c.image}`).join(', ');
+}
+function kubernetes_describe(revision) {
+    return `revision ${revision.revision} (${revision.images})`;
+}
+function kubernetes_state(deployment, revision) {
+    return {
+        revision: String(revision.revision),
+        template: revision.hash,
+        images: kubernetes_images(deployment.spec.template),
+        ready: `${deployment.status?.readyReplicas ?? 0}/${deployment.spec.replicas ?? 1}`,
+    };
+}
+/** kubectl from PATH, else from the tool cache, else downloaded, checksum-verified and cached. */
+async function resolveKubectl(options) {
+    const { logger } = options;
+    const exe = process.platform === 'win32' ? 'kubectl.exe' : 'kubectl';
+    const onPath = findOnPath(exe);
+    if (onPath) {
+        logger.info(`Using ${onPath} (on PATH)`);
+        return onPath;
+    }
+    const version = options.version.trim().replace(/^v/, '');
+    if (!/^\d+\.\d+\.\d+$/.test(version)) {
+        throw new errors/* ConfigurationError */.j1(`"${options.version}" is not a kubectl version like 1.31.2`, 'input "kubectl-version"');
+    }
+    // @actions/tool-cache reads both from process.env itself.
+    if (!process.env.RUNNER_TOOL_CACHE || !process.env.RUNNER_TEMP) {
+        throw new errors/* ConfigurationError */.j1('kubectl is not on PATH, and outside a runner (RUNNER_TOOL_CACHE and RUNNER_TEMP unset) mlgate does not install it: install kubectl');
+    }
+    const cached = find('kubectl', version);
+    if (cached) {
+        logger.info(`Using kubectl ${version} from the tool cache`);
+        return (0,external_node_path_.join)(cached, exe);
+    }
+    const platform = kubectlPlatform();
+    const url = `${options.baseUrl.replace(/\/+$/, '')}/v${version}/bin/${platform}/${exe}`;
+    const expected = (options.sha256?.[platform] ?? (await publishedSha256(`${url}.sha256`))).toLowerCase();
+    logger.info(`Downloading kubectl ${version} for ${platform} from ${url}`);
+    const file = await download(url, 'input "kubectl-base-url"');
+    const actual = await sha256Of(file);
+    if (actual !== expected) {
+        await (0,promises_.rm)(file, { force: true });
+        throw new errors/* ConfigurationError */.j1(`the kubectl downloaded from ${url} has sha256 ${actual}, not the expected ${expected}: it was deleted, not run`);
+    }
+    // Executable only once verified, so that a tampered download is never runnable.
+    await (0,promises_.chmod)(file, 0o755);
+    const dir = await cacheFile(file, exe, 'kubectl', version);
+    await (0,promises_.rm)(file, { force: true });
+    logger.info(`kubectl ${version} verified (sha256 ${actual}) and cached`);
+    return (0,external_node_path_.join)(dir, exe);
+}
+/** The os/arch pair of dl.k8s.io's layout for this machine. */
+function kubectlPlatform() {
+    const os = { linux: 'linux', darwin: 'darwin', win32: 'windows' }[process.platform];
+    const arch = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x' }[process.arch];
+    if (!os || !arch) {
+        throw new errors/* ConfigurationError */.j1(`kubectl is not published for ${process.platform}/${process.arch}: install it on PATH`);
+    }
+    return `${os}/${arch}`;
+}
+async function publishedSha256(url) {
+    const file = await download(url, 'input "kubectl-base-url"');
+    const text = (await (0,promises_.readFile)(file, 'utf8')).trim();
+    await (0,promises_.rm)(file, { force: true });
+    const digest = text.split(/\s+/)[0];
+    if (!/^[0-9a-f]{64}$/i.test(digest))
+        throw new errors/* ConfigurationError */.j1(`${url} does not hold a sha256 checksum`);
+    return digest;
 }
 
 ;// CONCATENATED MODULE: ./src/rollback/mlflow.ts
