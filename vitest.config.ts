@@ -9,5 +9,8 @@ export default defineConfig({
     // Native engines (onnxruntime, DuckDB) each spin their own threads; two cores are shared.
     pool: 'forks',
     maxWorkers: 2,
+    // @actions/workflow-parser imports its JSON schemas without `with { type: 'json' }`, which Node
+    // refuses; inlined, Vite transforms those imports.
+    server: { deps: { inline: ['@actions/workflow-parser'] } },
   },
 });

@@ -1,9 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
 import { commands } from '../src/commands/index.js';
 import { readValidateModelInputs } from '../src/commands/validate-model.js';
 import { ConfigurationError } from '../src/errors.js';
@@ -12,6 +11,7 @@ import { readCommonInputs } from '../src/runtime/execute.js';
 import { runnerInputs } from '../src/runtime/github.js';
 import { recording } from '../src/runtime/inputs.js';
 import { helpText, parseFlags, terminalInputs } from '../src/runtime/terminal.js';
+import { parseActionFile } from './support/workflow-parser.js';
 
 const actions = readdirSync('actions');
 
@@ -30,6 +30,7 @@ describe('action.yml is the single source of truth for inputs', () => {
             ['target', 'webhook'],
             ['webhook-url', 'http://hooks.example/rollback'],
             ['what', 'churn-model'],
+            ['image', 'registry.example/churn-model:1'],
           ]),
           spec,
         ),
@@ -40,12 +41,16 @@ describe('action.yml is the single source of truth for inputs', () => {
     });
   }
 
-  it('every command has an action whose runtime is node24 and whose entry is the bundle', () => {
+  it('every command has an action whose action.yml GitHub accepts, running the committed bundle on node24', () => {
     for (const command of commands) expect(actions).toContain(command.name);
     for (const action of actions) {
-      const spec = parse(readFileSync(join('actions', action, 'action.yml'), 'utf8'));
-      expect(spec.runs).toEqual({ using: 'node24', main: 'dist/index.js' });
+      const spec = parseActionFile(action);
+      expect(spec.runs, action).toMatchObject({ using: 'node24', main: 'dist/index.js' });
       expect(spec.name).toBe(`mlgate ${action}`);
+      // The runner runs what is committed: there is no install or build step between checkout and `node`.
+      expect(existsSync(join('actions', action, 'dist', 'index.js')), `actions/${action}/dist/index.js`).toBe(
+        true,
+      );
     }
   });
 
