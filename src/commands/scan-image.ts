@@ -15,7 +15,7 @@ import type { Command } from '../runtime/command.js';
 import { input, type RawInputs } from '../runtime/inputs.js';
 import { actionsDbCache, dbCacheKey } from '../scan/db-cache.js';
 import { type Finding, SEVERITIES, type Severity } from '../scan/findings.js';
-import { type InstalledScanner, installScanner } from '../scan/install.js';
+import { type InstalledScanner, installScanner, toolCacheRoot } from '../scan/install.js';
 import { scanModelFiles } from '../scan/model-files.js';
 import {
   applyPolicy,
@@ -227,9 +227,7 @@ async function prepareDatabase(
   logger: Logger,
   warnings: string[],
 ): Promise<Record<string, unknown>> {
-  const dir = resolve(
-    inputs.dbDir ?? join(process.env.RUNNER_TOOL_CACHE ?? '.', 'mlgate-scan-db', tool.scanner),
-  );
+  const dir = resolve(inputs.dbDir ?? join(toolCacheRoot(), 'mlgate-scan-db', tool.scanner));
   const cache = inputs.dbCache ? actionsDbCache(logger) : undefined;
   const { key, prefix } = dbCacheKey(tool.scanner, new Date());
   const restored = cache ? await cache.restore(dir, key, prefix) : undefined;

@@ -8,7 +8,7 @@
  * hijacked release tag (it happened to one of these scanners in 2026) can replace both the archive and
  * the checksums file; it cannot change a digest compiled into this action.
  */
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tc from '@actions/tool-cache';
@@ -207,9 +207,14 @@ export async function installScanner(options: InstallOptions): Promise<Installed
  * reads its directories from these variables and refuses to work without them.
  */
 function useToolCacheOffRunner(): void {
-  const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
-  process.env.RUNNER_TOOL_CACHE ||= join(base, 'mlgate', 'tools');
+  process.env.RUNNER_TOOL_CACHE ||= toolCacheRoot();
   process.env.RUNNER_TEMP ||= tmpdir();
+}
+
+/** The runner's tool cache, or ~/.cache/mlgate/tools off a runner: where the scanner and its database live. */
+export function toolCacheRoot(): string {
+  const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
+  return process.env.RUNNER_TOOL_CACHE || join(base, 'mlgate', 'tools');
 }
 
 /** The digest the release's checksums file (`<sha256>  <file>` lines) gives for one file. */
@@ -242,9 +247,4 @@ async function expectVersion(path: string, args: string[], version: string): Pro
       'input "scanner-version"',
     );
   }
-}
-
-/** A fresh temp directory on the runner's temp volume. */
-export function runnerTemp(prefix: string): Promise<string> {
-  return mkdtemp(join(process.env.RUNNER_TEMP || tmpdir(), prefix));
 }
