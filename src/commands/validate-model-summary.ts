@@ -20,7 +20,9 @@ interface Interval {
 interface Comparison {
   metrics: Record<string, number | null>;
   mcnemar?: { b: number; c: number; pValue: number };
-  intervals?: Record<string, Interval>;
+  /** null in a merge of shards: see intervalsUnavailable. */
+  intervals?: Record<string, Interval> | null;
+  intervalsUnavailable?: string;
 }
 
 /** Headline metrics shown first; the rest (per class) go in their own table. */
@@ -34,8 +36,12 @@ export function renderValidateModel(report: Report): string {
 
   const headline = Object.fromEntries(Object.entries(report.metrics).filter(([k]) => isHeadline(k)));
   const comparison = d.baseline as Comparison | undefined;
-  parts.push(`#### Metrics (${d.task}, ${formatNumber(d.data?.rowsEvaluated)} rows)`);
+  const shards = d.merge?.shards as { rows: number }[] | undefined;
+  const merged = shards ? `, merged from ${shards.length} shards` : '';
+  parts.push(`#### Metrics (${d.task}, ${formatNumber(d.data?.rowsEvaluated)} rows${merged})`);
   parts.push(comparison ? comparisonTable(headline, comparison) : metricsTable(headline));
+  if (comparison?.intervalsUnavailable)
+    parts.push(`No confidence intervals: ${comparison.intervalsUnavailable}.`);
   if (comparison?.mcnemar) {
     const m = comparison.mcnemar;
     parts.push(
@@ -79,6 +85,7 @@ export function renderValidateModel(report: Report): string {
 }
 
 function comparisonTable(metrics: Record<string, number | null>, comparison: Comparison): string {
+  const intervals = comparison.intervals !== null;
   const rows = Object.keys(metrics).map((name) => {
     const base = comparison.metrics[name];
     const interval = comparison.intervals?.[name];
@@ -92,16 +99,14 @@ function comparisonTable(metrics: Record<string, number | null>, comparison: Com
         : isImprovement(name, interval.delta)
           ? 'significantly better'
           : 'significantly worse';
-    return [code(name), value, base ?? null, delta === null ? null : signed(delta), ci, verdict];
+    const row = [code(name), value, base ?? null, delta === null ? null : signed(delta)];
+    return intervals ? [...row, ci, verdict] : row;
   });
-  return table(['Metric', 'Model', 'Baseline', 'Δ', '95% CI of Δ (paired bootstrap)', ''], rows, [
-    'left',
-    'right',
-    'right',
-    'right',
-    'right',
-    'left',
-  ]);
+  const headers = ['Metric', 'Model', 'Baseline', 'Δ'];
+  const align = ['left', 'right', 'right', 'right'] as const;
+  return intervals
+    ? table([...headers, '95% CI of Δ (paired bootstrap)', ''], rows, [...align, 'right', 'left'])
+    : table(headers, rows, align);
 }
 
 /** Errors and losses improve downwards; every other metric upwards. */
@@ -143,11 +148,14 @@ function modelAndData(d: Record<string, any>): string {
     ),
   ];
   const p = d.performance;
+  const run = d.merge
+    ? `**Run**: merged ${d.merge.shards.length} shard reports in ${p.seconds.toFixed(2)} s (${d.merge.shards.map((s: any) => `${code(s.path).markdown}: ${formatNumber(s.rows)} rows`).join(', ')})`
+    : `**Run**: ${p.seconds.toFixed(2)} s, ${formatNumber(Math.round(p.rowsPerSecond))} rows/s, batch ${formatNumber(p.batchSize)}`;
   return [
     ...model(d.model, 'Model'),
     ...(d.baselineModel ? model(d.baselineModel, 'Baseline') : []),
     '',
     `**Data**: ${d.data.files.map((f: string) => code(f).markdown).join(', ')}; ${formatNumber(d.data.rowsRead)} rows read, ${formatNumber(d.data.rowsSkipped)} skipped (missing-values: ${d.data.missingValues}).`,
-    `**Run**: ${p.seconds.toFixed(2)} s, ${formatNumber(Math.round(p.rowsPerSecond))} rows/s, batch ${formatNumber(p.batchSize)}, peak RSS ${Math.round(p.peakRssMb)} MB; ${d.environment.platform}, Node ${d.environment.node}.`,
+    `${run}, peak RSS ${Math.round(p.peakRssMb)} MB; ${d.environment.platform}, Node ${d.environment.node}.`,
   ].join('\n');
 }

@@ -7,15 +7,23 @@ import type { Logger } from '../logging.js';
 import {
   BINARY_METRICS,
   type ClassificationInput,
-  classificationMetrics,
+  type ClassificationStatistics,
+  classificationStatistics,
   compareClassification,
   compareRegression,
+  type Interval,
+  isClassificationStatistics,
   LABEL_METRICS,
+  type MetricValues,
   mcnemar,
+  mcnemarFromCounts,
+  metricsFromStatistics,
   PER_CLASS_METRICS,
   REGRESSION_METRICS,
-  regressionMetrics,
+  regressionStatistics,
   SCORE_METRICS,
+  sortLabels,
+  type TaskStatistics,
 } from '../metrics/index.js';
 import { type InputFeed, planFeeds, readsFor } from '../model/feed.js';
 import { type LoadedModel, loadModel } from '../model/load.js';
@@ -24,11 +32,15 @@ import { loadOnnxRuntime, nativeEnginesInfo } from '../native/index.js';
 import { buildReport } from '../report/json.js';
 import type { Command, CommandResult } from '../runtime/command.js';
 import { input, type RawInputs } from '../runtime/inputs.js';
+import { EMPTY_SLICE, mergeShardReports, sufficientToJson } from './validate-model-shards.js';
 import { renderValidateModel } from './validate-model-summary.js';
 
 export interface ValidateModelInputs {
+  /** '' when merging shard reports. */
   model: string;
   data: string[];
+  /** Shard reports (paths or globs) to merge instead of evaluating a model; empty to evaluate. */
+  mergeReports: string[];
   labelColumn: string;
   task: 'auto' | 'classification' | 'regression';
   featureColumns?: string[];
@@ -45,6 +57,8 @@ export interface ValidateModelInputs {
   threads: number;
   /** undefined = auto: the metrics module scales it to the test set's size. */
   bootstrapResamples?: number;
+  /** Write details.sufficient for a later merge. */
+  sufficientStatistics: boolean;
 }
 
 /** Rows per inference call when batch-size is auto: big enough to keep onnxruntime's threads busy, small in memory. */
@@ -58,9 +72,32 @@ export function readValidateModelInputs(raw: RawInputs): ValidateModelInputs {
     const items = input.list(raw, name);
     return items.length > 0 ? items : undefined;
   };
+  const mergeReports = input.list(raw, 'merge-reports');
+  const model = input.optional(raw, 'model');
+  const data = input.list(raw, 'data');
+  const baselineModel = input.optional(raw, 'baseline-model');
+  if (mergeReports.length > 0) {
+    // The shards evaluated the models: a model here would be silently ignored, which hides a mistake.
+    const extra = [
+      ['model', model],
+      ['data', data.length > 0],
+      ['baseline-model', baselineModel],
+    ].find(([, value]) => value);
+    if (extra)
+      throw new ConfigurationError(
+        `is not used with merge-reports (the shard reports already hold the evaluation); remove it, or remove merge-reports to evaluate the model here`,
+        `input "${extra[0]}"`,
+      );
+  } else if (!model) {
+    throw new ConfigurationError(
+      `is required: the path of the .onnx model to validate, or merge-reports to merge the JSON reports of shards evaluated elsewhere`,
+      'input "model"',
+    );
+  }
   return {
-    model: input.required(raw, 'model', 'the path of the .onnx model to validate'),
-    data: input.list(raw, 'data'),
+    model: model ?? '',
+    data,
+    mergeReports,
     labelColumn: input.required(raw, 'label-column', 'the name of the column holding the true label'),
     task: input.choice(raw, 'task', ['auto', 'classification', 'regression'] as const),
     featureColumns: list('feature-columns'),
@@ -68,13 +105,14 @@ export function readValidateModelInputs(raw: RawInputs): ValidateModelInputs {
     positiveLabel: input.optional(raw, 'positive-label'),
     gates: input.lines(raw, 'gates'),
     gatesFile: input.optional(raw, 'gates-file'),
-    baselineModel: input.optional(raw, 'baseline-model'),
+    baselineModel,
     sliceColumns: input.list(raw, 'slice-columns'),
     minSliceSize: input.int(raw, 'min-slice-size', 1),
     missingValues: input.choice(raw, 'missing-values', ['error', 'skip-row'] as const),
     batchSize: input.intOrAuto(raw, 'batch-size', 1),
     threads: input.int(raw, 'threads', 0),
     bootstrapResamples: input.intOrAuto(raw, 'bootstrap-resamples', 1),
+    sufficientStatistics: input.bool(raw, 'sufficient-statistics'),
   };
 }
 
@@ -85,6 +123,13 @@ export const validateModel: Command<ValidateModelInputs> = {
   async run(inputs, logger) {
     // Gates are parsed before any data is read: a typo should cost seconds, not a full evaluation.
     const gates = loadGates(inputs.gates, inputs.gatesFile);
+    // Merging needs no data engine and no model runtime: a merge job does not pay for installing them.
+    if (inputs.mergeReports.length > 0) return merge(inputs, gates, logger);
+    if (inputs.data.length === 0)
+      throw new ConfigurationError(
+        'is required: the test data (CSV/TSV/Parquet paths or globs), or merge-reports to merge the JSON reports of shards evaluated elsewhere',
+        'input "data"',
+      );
     const engine = await Engine.open(logger);
     try {
       return await evaluate(inputs, gates, engine, logger);
@@ -101,7 +146,6 @@ async function evaluate(
   logger: Logger,
 ): Promise<CommandResult> {
   const started = performance.now();
-  const warnings: string[] = [];
   const files = await expandDataInput(inputs.data, engine);
   const header = await engine.sharedColumns(files);
   for (const [column, name] of [
@@ -196,99 +240,249 @@ async function evaluate(
       'input "data"',
     );
   }
-  if (skipped.rows > 0)
-    warnings.push(
-      `${skipped.rows} of ${rowsRead} rows skipped for empty or NaN cells (missing-values: skip-row)`,
-    );
   const metricsStarted = performance.now();
-  const evaluation = space
-    ? evaluateClassification(predictors, yTrue.view() as Int32Array, space, positiveId!, inputs)
-    : evaluateRegression(predictors, yTrue.view() as Float64Array, inputs);
-  const sliceResults = slicesOf(
-    slices,
-    sliceCodes,
-    evaluation.metricsOf,
-    inputs.minSliceSize,
-    predictors.length === 2,
-  );
-
-  const results = evaluateGates(gates, {
-    metrics: evaluation.metrics,
-    baseline: evaluation.baselineMetrics,
-    slices: sliceResults.map((s) => ({
-      scope: s.scope,
-      metrics: s.metrics,
-      baseline: s.baseline,
-      eligible: !s.small,
-      reason: s.small ? `fewer than ${inputs.minSliceSize} rows` : undefined,
+  const rowsOf = space
+    ? classificationRows(predictors, yTrue.view() as Int32Array, space, positiveId!)
+    : regressionRows(predictors, yTrue.view() as Float64Array);
+  const hasBaseline = predictors.length === 2;
+  const sufficient: Sufficient = {
+    task,
+    labelColumn: inputs.labelColumn,
+    sliceColumns: inputs.sliceColumns,
+    model: rowsOf.statistics(0),
+    ...(hasBaseline ? { baseline: rowsOf.statistics(1), paired: rowsOf.paired?.() } : {}),
+    slices: sliceRows(slices, sliceCodes).map(({ column, value, rows }) => ({
+      column,
+      value,
+      model: rowsOf.statistics(0, rows),
+      ...(hasBaseline ? { baseline: rowsOf.statistics(1, rows) } : {}),
     })),
-    known: knownMetrics(task, space),
-  });
-  const finished = performance.now();
-  const elapsed = (finished - started) / 1000;
-  const phases = {
-    setupSeconds: (predictStarted - started) / 1000,
-    predictSeconds: (metricsStarted - predictStarted) / 1000,
-    metricsSeconds: (finished - metricsStarted) / 1000,
   };
-  const unknown = space && unknownLabels(space, yTrue.view() as Int32Array);
-  if (unknown) warnings.push(unknown);
-  warnings.push(...evaluation.notes);
-  const smallSlices = sliceResults.filter((s) => s.small);
-  if (smallSlices.length > 0)
-    warnings.push(
-      `${smallSlices.length} slice(s) under min-slice-size (${inputs.minSliceSize}) are reported but not gated: ${smallSlices.map((s) => s.scope.slice(6)).join(', ')}`,
-    );
-
-  const report = buildReport({
-    command: 'validate-model',
-    gates: results,
-    metrics: evaluation.metrics,
-    warnings,
-    details: {
-      task,
-      model: describeModel(candidate, predictors[0], candidateFeeds),
-      ...(baseline ? { baselineModel: describeModel(baseline, predictors[1], baselineFeeds) } : {}),
-      data: {
-        files: files.map((f) => f.path),
-        rowsRead,
-        rowsEvaluated: rows,
-        rowsSkipped: skipped.rows,
-        skippedByColumn: skipped.byColumn,
-        missingValues: inputs.missingValues,
-      },
-      ...evaluation.details,
-      ...(baseline ? { baseline: evaluation.comparison } : {}),
-      ...(slices.length > 0
-        ? {
-            slices: {
-              columns: inputs.sliceColumns,
-              minSliceSize: inputs.minSliceSize,
-              results: sliceResults,
-            },
-          }
-        : {}),
-      performance: {
+  const result = conclude({
+    sufficient,
+    keepStatistics: inputs.sufficientStatistics,
+    gates,
+    minSliceSize: inputs.minSliceSize,
+    model: describeModel(candidate, predictors[0], candidateFeeds),
+    baselineModel: baseline && describeModel(baseline, predictors[1], baselineFeeds),
+    data: {
+      files: files.map((f) => f.path),
+      rowsRead,
+      rowsEvaluated: rows,
+      rowsSkipped: skipped.rows,
+      skippedByColumn: skipped.byColumn,
+      missingValues: inputs.missingValues,
+    },
+    intervals: hasBaseline ? rowsOf.intervals({ resamples: inputs.bootstrapResamples }) : undefined,
+    performance: (finished) => {
+      const elapsed = (finished - started) / 1000;
+      return {
         seconds: elapsed,
-        ...phases,
+        setupSeconds: (predictStarted - started) / 1000,
+        predictSeconds: (metricsStarted - predictStarted) / 1000,
+        metricsSeconds: (finished - metricsStarted) / 1000,
         rowsPerSecond: rowsRead / elapsed,
         inferenceSeconds: predictors.map((p) => Number(p.inferenceNs) / 1e9),
         batchSize,
         peakRssMb: process.resourceUsage().maxRSS / 1024,
-      },
+      };
+    },
+  });
+  const elapsed = (performance.now() - started) / 1000;
+  logger.info(
+    `Evaluated ${rows.toLocaleString('en-US')} rows in ${elapsed.toFixed(2)} s (${Math.round(rowsRead / elapsed).toLocaleString('en-US')} rows/s)`,
+  );
+  return result;
+}
+
+/** Reads the shards' reports, adds up their statistics and judges the gates on the whole. */
+async function merge(inputs: ValidateModelInputs, gates: Gate[], logger: Logger): Promise<CommandResult> {
+  const started = performance.now();
+  const merged = await logger.group('Merging shard reports', async () =>
+    mergeShardReports(inputs.mergeReports, inputs.labelColumn, inputs.sliceColumns, logger),
+  );
+  const result = conclude({
+    ...merged,
+    // A merged report can be merged again, with other shards.
+    keepStatistics: true,
+    gates,
+    minSliceSize: inputs.minSliceSize,
+    intervals: null,
+    performance: (finished) => ({
+      seconds: (finished - started) / 1000,
+      peakRssMb: process.resourceUsage().maxRSS / 1024,
+    }),
+  });
+  const shards = merged.merge.shards.length;
+  logger.info(
+    `Merged ${shards} shard report(s), ${merged.data.rowsEvaluated.toLocaleString('en-US')} rows in all`,
+  );
+  return result;
+}
+
+/**
+ * What the metrics of an evaluation are computed from: the sufficient statistics of every model on all
+ * rows and on every slice. A merge of shards arrives at the same thing by adding theirs up, so both go
+ * through conclude and no metric has a second implementation.
+ */
+export interface Sufficient {
+  task: 'classification' | 'regression';
+  labelColumn: string;
+  sliceColumns: string[];
+  model: TaskStatistics;
+  baseline?: TaskStatistics;
+  /** McNemar's discordant counts: rows only the model got right (b), only the baseline (c). */
+  paired?: { b: number; c: number };
+  slices: SliceStatistics[];
+}
+
+export interface SliceStatistics {
+  column: string;
+  value: string;
+  model: TaskStatistics;
+  baseline?: TaskStatistics;
+}
+
+/** The details an evaluation describes, or a merge carries over from its shards. */
+export interface Described {
+  model: unknown;
+  baselineModel?: unknown;
+  data: {
+    files: string[];
+    rowsRead: number;
+    rowsEvaluated: number;
+    rowsSkipped: number;
+    skippedByColumn: Record<string, number>;
+    missingValues: string;
+  };
+  /** Set by a merge: the shards, and metrics they report that their statistics cannot give back. */
+  merge?: { shards: unknown[]; unavailable: Record<string, string> };
+}
+
+interface Conclusion extends Described {
+  sufficient: Sufficient;
+  /** Whether the report carries the statistics, for a later merge. */
+  keepStatistics: boolean;
+  gates: Gate[];
+  minSliceSize: number;
+  /** The paired bootstrap of the baseline comparison; null when the rows were not at hand (a merge). */
+  intervals: Record<string, Interval> | null | undefined;
+  performance: (finished: number) => Record<string, unknown>;
+}
+
+/** Metrics from the statistics, gates on them, and the report. */
+function conclude(c: Conclusion): CommandResult {
+  const { sufficient: s } = c;
+  const space = isClassificationStatistics(s.model) ? s.model : undefined;
+  const unavailable = c.merge?.unavailable ?? {};
+  // A metric the statistics cannot give back is null in every scope, so a gate on it fails with the reason.
+  const measured = (stats: TaskStatistics) => {
+    const m = metricsFromStatistics(stats);
+    const metrics: MetricValues = { ...m.metrics, rows: m.rows };
+    for (const name of Object.keys(unavailable)) metrics[name] = null;
+    return { ...m, metrics };
+  };
+  const main = measured(s.model);
+  const base = s.baseline && measured(s.baseline);
+  const sliceResults: SliceResult[] = s.slices.map((slice) => {
+    const m = measured(slice.model);
+    return {
+      scope: `slice:${slice.column}=${slice.value}`,
+      column: slice.column,
+      value: slice.value,
+      rows: m.rows,
+      small: m.rows < c.minSliceSize,
+      metrics: m.metrics,
+      ...(slice.baseline ? { baseline: measured(slice.baseline).metrics } : {}),
+    };
+  });
+  const known = [...knownMetrics(s.task, space), ...Object.keys(unavailable)];
+  const results = evaluateGates(c.gates, {
+    metrics: main.metrics,
+    baseline: base?.metrics,
+    slices: sliceResults.map((r) => ({
+      scope: r.scope,
+      metrics: r.metrics,
+      baseline: r.baseline,
+      eligible: !r.small,
+      reason: r.small ? `fewer than ${c.minSliceSize} rows` : undefined,
+    })),
+    known,
+    unavailable,
+  });
+
+  const warnings: string[] = [];
+  const { rowsSkipped, rowsRead, missingValues } = c.data;
+  if (rowsSkipped > 0)
+    warnings.push(
+      `${rowsSkipped} of ${rowsRead} rows skipped for empty or NaN cells (missing-values: ${missingValues})`,
+    );
+  const unknown = space && unknownLabels(space);
+  if (unknown) warnings.push(unknown);
+  warnings.push(...main.notes);
+  const smallSlices = sliceResults.filter((r) => r.small);
+  if (smallSlices.length > 0)
+    warnings.push(
+      `${smallSlices.length} slice(s) under min-slice-size (${c.minSliceSize}) are reported but not gated: ${smallSlices.map((r) => r.scope.slice(6)).join(', ')}`,
+    );
+  for (const [name, reason] of Object.entries(unavailable)) warnings.push(`${name}: ${reason}`);
+
+  const classification = main.classification;
+  const withoutRows = ({ rows: _, ...metrics }: MetricValues) => metrics;
+  const comparison = base && {
+    metrics: withoutRows(base.metrics),
+    ...(base.classification ? { confusionMatrix: base.classification.confusionMatrix } : {}),
+    ...(s.paired ? { mcnemar: mcnemarFromCounts(s.paired.b, s.paired.c) } : {}),
+    intervals: c.intervals ?? null,
+    ...(c.intervals === null
+      ? {
+          intervalsUnavailable:
+            'a paired bootstrap resamples rows, and merged shards carry sums, not rows: no confidence intervals',
+        }
+      : {}),
+  };
+  const report = buildReport({
+    command: 'validate-model',
+    gates: results,
+    metrics: main.metrics,
+    warnings,
+    details: {
+      task: s.task,
+      model: c.model,
+      ...(c.baselineModel ? { baselineModel: c.baselineModel } : {}),
+      data: c.data,
+      ...(space && classification
+        ? {
+            classes: space.classes,
+            scoreClasses: space.scoreClasses,
+            positiveLabel: space.scoreClasses === 2 ? space.classes[space.positiveIndex] : undefined,
+            confusionMatrix: classification.confusionMatrix,
+            perClass: classification.perClass,
+          }
+        : {}),
+      ...(comparison ? { baseline: comparison } : {}),
+      ...(s.sliceColumns.length > 0
+        ? {
+            slices: {
+              columns: s.sliceColumns,
+              minSliceSize: c.minSliceSize,
+              results: sliceResults,
+            },
+          }
+        : {}),
+      performance: c.performance(performance.now()),
       environment: {
         node: process.version,
         platform: `${process.platform}-${process.arch}`,
         engines: nativeEnginesInfo(),
       },
+      ...(c.merge ? { merge: c.merge } : {}),
+      ...(c.keepStatistics ? { sufficient: sufficientToJson(s) } : {}),
     },
   });
-  const outputs: Record<string, string> = { metrics: JSON.stringify(evaluation.metrics) };
+  const outputs: Record<string, string> = { metrics: JSON.stringify(main.metrics) };
   for (const name of HEADLINE_OUTPUTS)
-    outputs[name] = evaluation.metrics[name] == null ? '' : String(evaluation.metrics[name]);
-  logger.info(
-    `Evaluated ${rows.toLocaleString('en-US')} rows in ${elapsed.toFixed(2)} s (${Math.round(rowsRead / elapsed).toLocaleString('en-US')} rows/s)`,
-  );
+    outputs[name] = main.metrics[name] == null ? '' : String(main.metrics[name]);
   return { report, markdown: renderValidateModel(report), outputs };
 }
 
@@ -306,12 +500,6 @@ async function resolveTask(
   // A single score is a binary classifier's or a regressor's: the label column tells which.
   const few = await engine.fewDistinct(files, header, inputs.labelColumn, 2);
   return few !== null && few.length <= 2 ? 'classification' : 'regression';
-}
-
-/** numpy's np.unique order, which scikit-learn uses for classes_: numeric when every label is a number. */
-export function sortLabels(labels: string[]): string[] {
-  const numeric = labels.every((l) => l.trim() !== '' && Number.isFinite(Number(l)));
-  return [...labels].sort(numeric ? (a, b) => Number(a) - Number(b) : (a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
 /**
@@ -334,12 +522,16 @@ async function classSpace(
 }
 
 /** Labels in the data past the model's classes, with their row counts, for the report's warning. */
-function unknownLabels(space: ClassSpace, yTrue: Int32Array): string | undefined {
-  const counts = new Map<number, number>();
-  for (const id of yTrue) if (id >= space.scoreClasses) counts.set(id, (counts.get(id) ?? 0) + 1);
-  if (counts.size === 0) return undefined;
-  const list = [...counts].map(([id, n]) => `${space.classes[id]} (${n} rows)`).join(', ');
-  return `labels in the data that the model does not know: ${list}; they count as errors, and score-based metrics are not computed`;
+function unknownLabels(stats: ClassificationStatistics): string | undefined {
+  const { classes, scoreClasses, confusion } = stats;
+  const C = classes.length;
+  const list: string[] = [];
+  for (let id = scoreClasses; id < C; id++) {
+    const rows = confusion.subarray(id * C, (id + 1) * C).reduce((a, b) => a + b, 0);
+    if (rows > 0) list.push(`${classes[id]} (${rows} rows)`);
+  }
+  if (list.length === 0) return undefined;
+  return `labels in the data that the model does not know: ${list.join(', ')}; they count as errors, and score-based metrics are not computed`;
 }
 
 function positiveClass(inputs: ValidateModelInputs, space: ClassSpace): number {
@@ -365,7 +557,10 @@ async function sliceValues(columns: string[], files: DataFile[], header: string[
   return slices;
 }
 
-function knownMetrics(task: 'classification' | 'regression', space?: ClassSpace): string[] {
+function knownMetrics(
+  task: 'classification' | 'regression',
+  space?: { classes: string[]; scoreClasses: number },
+): string[] {
   if (task === 'regression') return [...REGRESSION_METRICS, 'rows'];
   const perClass = space!.classes.flatMap((c) => PER_CLASS_METRICS.map((m) => `${m}.${c}`));
   const binary = space!.scoreClasses === 2 ? BINARY_METRICS : [];
@@ -451,26 +646,21 @@ function admitLabels(
   for (let i = 0; i < rows; i++) if (column.data[i] === -1) column.data[i] = space.idOf(column.textAt(i));
 }
 
-interface Evaluation {
-  metrics: Record<string, number | null>;
-  baselineMetrics?: Record<string, number | null>;
-  /** Metrics of a subset of rows (a slice), for the candidate and the baseline. */
-  metricsOf: (rows: Int32Array) => {
-    metrics: Record<string, number | null>;
-    baseline?: Record<string, number | null>;
-  };
-  details: Record<string, unknown>;
-  comparison?: unknown;
-  notes: string[];
+/** The statistics of a model's predictions (0 = the candidate, 1 = the baseline) on all rows or a subset. */
+interface RowsEvaluation {
+  statistics(model: number, rows?: Int32Array): TaskStatistics;
+  /** McNemar's discordant counts of the candidate against the baseline (classification). */
+  paired?(): { b: number; c: number };
+  /** The paired bootstrap of every metric's difference: it needs the rows, so a merge cannot redo it. */
+  intervals(options: { resamples?: number }): Record<string, Interval>;
 }
 
-function evaluateClassification(
+function classificationRows(
   predictors: Predictor[],
   yTrue: Int32Array,
   space: ClassSpace,
   positiveId: number,
-  inputs: ValidateModelInputs,
-): Evaluation {
+): RowsEvaluation {
   const inputOf = (p: Predictor, rows?: Int32Array): ClassificationInput => {
     const yPred = p.predicted.view() as Int32Array;
     const proba = p.proba?.view();
@@ -496,80 +686,27 @@ function evaluateClassification(
       positiveIndex: positiveId,
     };
   };
-  const withRows = (m: Record<string, number | null>, n: number) => ({ ...m, rows: n });
-  const main = classificationMetrics(inputOf(predictors[0]));
-  const notes = [...main.notes];
-  const evaluation: Evaluation = {
-    metrics: withRows(main.metrics, yTrue.length),
-    metricsOf: (rows) => ({
-      metrics: withRows(classificationMetrics(inputOf(predictors[0], rows)).metrics, rows.length),
-      baseline: predictors[1]
-        ? withRows(classificationMetrics(inputOf(predictors[1], rows)).metrics, rows.length)
-        : undefined,
-    }),
-    details: {
-      classes: space.classes,
-      scoreClasses: space.scoreClasses,
-      positiveLabel: space.scoreClasses === 2 ? space.classes[positiveId] : undefined,
-      confusionMatrix: main.confusionMatrix,
-      perClass: main.perClass,
-    },
-    notes,
+  const correct = (p: Predictor) => {
+    const yPred = p.predicted.view() as Int32Array;
+    return Uint8Array.from(yTrue, (t, i) => (yPred[i] === t ? 1 : 0));
   };
-  if (predictors[1]) {
-    const a = inputOf(predictors[0]);
-    const b = inputOf(predictors[1]);
-    const base = classificationMetrics(b);
-    evaluation.baselineMetrics = withRows(base.metrics, yTrue.length);
-    const correct = (p: Int32Array) => {
-      const out = new Uint8Array(yTrue.length);
-      for (let i = 0; i < yTrue.length; i++) out[i] = p[i] === yTrue[i] ? 1 : 0;
-      return out;
-    };
-    evaluation.comparison = {
-      metrics: base.metrics,
-      confusionMatrix: base.confusionMatrix,
-      mcnemar: mcnemar(correct(a.yPred), correct(b.yPred)),
-      intervals: compareClassification(a, b, { resamples: inputs.bootstrapResamples }),
-    };
-  }
-  return evaluation;
+  return {
+    statistics: (model, rows) => classificationStatistics(inputOf(predictors[model], rows)),
+    paired: () => {
+      const { b, c } = mcnemar(correct(predictors[0]), correct(predictors[1]));
+      return { b, c };
+    },
+    intervals: (options) => compareClassification(inputOf(predictors[0]), inputOf(predictors[1]), options),
+  };
 }
 
-function evaluateRegression(
-  predictors: Predictor[],
-  yTrue: Float64Array,
-  inputs: ValidateModelInputs,
-): Evaluation {
-  const predOf = (p: Predictor) => p.predicted.view() as Float64Array;
-  const subset = (a: Float64Array, rows: Int32Array) => Float64Array.from(rows, (r) => a[r]);
-  const withRows = (m: Record<string, number | null>, n: number) => ({ ...m, rows: n });
-  const main = regressionMetrics(yTrue, predOf(predictors[0]));
-  const evaluation: Evaluation = {
-    metrics: withRows(main.metrics, yTrue.length),
-    metricsOf: (rows) => {
-      const t = subset(yTrue, rows);
-      return {
-        metrics: withRows(regressionMetrics(t, subset(predOf(predictors[0]), rows)).metrics, rows.length),
-        baseline: predictors[1]
-          ? withRows(regressionMetrics(t, subset(predOf(predictors[1]), rows)).metrics, rows.length)
-          : undefined,
-      };
-    },
-    details: {},
-    notes: main.notes,
+function regressionRows(predictors: Predictor[], yTrue: Float64Array): RowsEvaluation {
+  const predOf = (model: number) => predictors[model].predicted.view() as Float64Array;
+  const subset = (a: Float64Array, rows?: Int32Array) => (rows ? Float64Array.from(rows, (r) => a[r]) : a);
+  return {
+    statistics: (model, rows) => regressionStatistics(subset(yTrue, rows), subset(predOf(model), rows)),
+    intervals: (options) => compareRegression(yTrue, predOf(0), predOf(1), options),
   };
-  if (predictors[1]) {
-    const base = regressionMetrics(yTrue, predOf(predictors[1]));
-    evaluation.baselineMetrics = withRows(base.metrics, yTrue.length);
-    evaluation.comparison = {
-      metrics: base.metrics,
-      intervals: compareRegression(yTrue, predOf(predictors[0]), predOf(predictors[1]), {
-        resamples: inputs.bootstrapResamples,
-      }),
-    };
-  }
-  return evaluation;
 }
 
 export interface SliceResult {
@@ -582,35 +719,20 @@ export interface SliceResult {
   baseline?: Record<string, number | null>;
 }
 
-function slicesOf(
+/** The rows of every slice that has any: per column, its values in sorted order, then the empty one. */
+function sliceRows(
   slices: { column: string; values: string[] }[],
   codes: Growable<Int32Array>[],
-  metricsOf: Evaluation['metricsOf'],
-  minSize: number,
-  hasBaseline: boolean,
-): SliceResult[] {
-  const results: SliceResult[] = [];
-  slices.forEach((slice, s) => {
+): { column: string; value: string; rows: Int32Array }[] {
+  return slices.flatMap((slice, s) => {
     const column = codes[s].view();
     const members = slice.values.map(() => [] as number[]);
     const empty: number[] = [];
     for (let i = 0; i < column.length; i++) (column[i] >= 0 ? members[column[i]] : empty).push(i);
-    const groups = [...slice.values.map((v, k) => [v, members[k]] as const), ['(empty)', empty] as const];
-    for (const [value, rows] of groups) {
-      if (rows.length === 0) continue;
-      const m = metricsOf(Int32Array.from(rows));
-      results.push({
-        scope: `slice:${slice.column}=${value}`,
-        column: slice.column,
-        value,
-        rows: rows.length,
-        small: rows.length < minSize,
-        metrics: m.metrics,
-        ...(hasBaseline ? { baseline: m.baseline } : {}),
-      });
-    }
+    return [...slice.values.map((v, k) => [v, members[k]] as const), [EMPTY_SLICE, empty] as const]
+      .filter(([, rows]) => rows.length > 0)
+      .map(([value, rows]) => ({ column: slice.column, value, rows: Int32Array.from(rows) }));
   });
-  return results;
 }
 
 function describeModel(model: LoadedModel, predictor: Predictor, feeds: InputFeed[]) {

@@ -33,6 +33,11 @@ export interface GateContext {
    * never fails it.
    */
   intervals?: Record<string, [number, number]>;
+  /**
+   * Why a metric is null in every scope, where the command knows more than "could not be computed" (a
+   * merge of shard reports that cannot recompute it): the gate's reason says so.
+   */
+  unavailable?: Record<string, string>;
 }
 
 export interface GateSummary {
@@ -53,11 +58,12 @@ const FAMILY_LISTED_IN_FULL = 3;
  */
 export function evaluateGates(gates: readonly Gate[], ctx: GateContext): GateResult[] {
   assertKnownMetrics(gates, ctx.known ?? Object.keys(ctx.metrics));
-  return gates.flatMap((gate) =>
-    gate.perSlice
-      ? judgeSlices(gate, ctx.slices ?? [])
-      : [judge(gate, 'overall', ctx.metrics, ctx.baseline, '', ctx.intervals?.[gate.metric])],
-  );
+  return gates.flatMap((gate) => {
+    const why = ctx.unavailable?.[gate.metric];
+    return gate.perSlice
+      ? judgeSlices(gate, ctx.slices ?? [], why)
+      : [judge(gate, 'overall', ctx.metrics, ctx.baseline, '', ctx.intervals?.[gate.metric], why)];
+  });
 }
 
 export function summarizeGates(results: readonly GateResult[]): GateSummary {
@@ -103,7 +109,7 @@ export function compare(operator: Operator, actual: number, threshold: number): 
   }
 }
 
-function judgeSlices(gate: Gate, slices: readonly SliceMetrics[]): GateResult[] {
+function judgeSlices(gate: Gate, slices: readonly SliceMetrics[], why?: string): GateResult[] {
   const eligible = slices.filter((slice) => slice.eligible);
   if (eligible.length > 0) {
     return eligible.map((slice) =>
@@ -114,6 +120,7 @@ function judgeSlices(gate: Gate, slices: readonly SliceMetrics[]): GateResult[] 
         slice.baseline,
         ' for this slice',
         slice.intervals?.[gate.metric],
+        why,
       ),
     );
   }
@@ -135,10 +142,11 @@ function judge(
   baseline: MetricValues | undefined,
   context = '',
   interval?: [number, number],
+  why?: string,
 ): GateResult {
   const name = `\`${formatMetricName(gate.metric)}\``;
-  const actual = usable(metrics[gate.metric], name, context);
-  const threshold = resolveThreshold(gate, baseline, name, context);
+  const actual = usable(metrics[gate.metric], name, context, why);
+  const threshold = resolveThreshold(gate, baseline, name, context, why);
   const problems = [actual.problem, threshold.problem].filter((p): p is string => p !== undefined);
   if (!interval || gate.threshold.kind !== 'baseline' || problems.length > 0)
     return result(gate, scope, actual.value, threshold.value, problems);
@@ -183,11 +191,12 @@ function resolveThreshold(
   baseline: MetricValues | undefined,
   name: string,
   context: string,
+  why?: string,
 ): Resolved {
   const { threshold } = gate;
   if (threshold.kind === 'value') return { value: threshold.value };
   if (baseline === undefined) return { value: null, problem: `no baseline was given${context}` };
-  const base = usable(baseline[gate.metric], `the baseline's ${name}`, context);
+  const base = usable(baseline[gate.metric], `the baseline's ${name}`, context, why);
   if (base.value === null || !threshold.adjust) return base;
   const { op, value } = threshold.adjust;
   const adjusted = op === '+' ? base.value + value : op === '-' ? base.value - value : base.value * value;
@@ -197,9 +206,10 @@ function resolveThreshold(
 }
 
 /** A value a gate can be judged on, or null with the reason it cannot. */
-function usable(value: number | null | undefined, name: string, context: string): Resolved {
+function usable(value: number | null | undefined, name: string, context: string, why?: string): Resolved {
   if (value === undefined) return { value: null, problem: `${name} was not measured${context}` };
-  if (value === null) return { value: null, problem: `${name} could not be computed${context}` };
+  if (value === null)
+    return { value: null, problem: `${name} could not be computed${context}${why ? `: ${why}` : ''}` };
   if (Number.isNaN(value)) return { value: null, problem: `${name} is NaN${context}` };
   if (!Number.isFinite(value)) return { value: null, problem: `${name} is ${value}${context}` };
   return { value };

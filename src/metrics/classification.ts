@@ -3,8 +3,10 @@
  *
  * Every metric is a function of weighted sufficient statistics: a confusion matrix, a sum of per-row log
  * losses and, per scored class, sums gathered in one walk down the rows sorted by score (sorted once). The
- * point estimate uses unit weights; the paired bootstrap in significance.ts reuses the same code with
- * Poisson weights, so the two can never disagree on what a metric means.
+ * paired bootstrap in significance.ts walks the rows with Poisson weights; the point estimate goes through
+ * ClassificationStatistics, where the ranking sums are kept as run lengths of distinct scores instead,
+ * because those add up across shards of a test set and the ranking sums do not. Both end in
+ * classificationFromSums, so no two paths can disagree on what a metric means.
  */
 
 export interface ClassificationInput {
@@ -48,6 +50,8 @@ interface ScoreColumn {
   readonly order: Int32Array;
   /** Per position in `order`: bit 0 = the row is positive, bit 1 = it is the last of its tie group. */
   readonly flags: Uint8Array;
+  /** The class whose probability column this is; its rows are the positives. */
+  readonly classId: number;
   /** Class name, for notes. */
   readonly label: string;
 }
@@ -59,9 +63,8 @@ interface PreparedScores {
   readonly loss: Float64Array;
 }
 
-/** Everything derived once from an input; sums over any weighting of its rows give every metric. */
-export interface PreparedClassification {
-  readonly rows: number;
+/** What the metrics need to know besides the sums: the label set, the positive class, the score columns. */
+export interface ClassificationLayout {
   /** Two classes: the problem also reports precision, recall and f1 of the positive class. */
   readonly binary: boolean;
   /** Names of the labels present in y_true or y_pred, in class-id order: sklearn's inferred label set. */
@@ -69,18 +72,25 @@ export interface PreparedClassification {
   /** Index into `labels` of the positive class; -1 when not binary or when the class is absent from the data. */
   readonly positive: number;
   readonly positiveName: string;
+  /** Class name of each score column, in the order of the ranking sums; null when there are no scores. */
+  readonly scored: string[] | null;
+  /** Why roc_auc, pr_auc and log_loss are null, when scored is null. */
+  readonly noScores: string;
+}
+
+/** Everything derived once from an input; sums over any weighting of its rows give every metric. */
+export interface PreparedClassification extends ClassificationLayout {
+  readonly rows: number;
   /**
    * Per row: its confusion-matrix cell, trueLabel * labels.length + predictedLabel. In the order of
    * scores.columns[0] when there are scores, so that a single sequential pass gathers everything.
    */
   readonly cell: Int32Array;
   readonly scores: PreparedScores | null;
-  /** Why roc_auc, pr_auc and log_loss are null, when scores is null. */
-  readonly noScores: string;
 }
 
 /** What ROC AUC and average precision need from one score column. */
-interface RankingSums {
+export interface RankingSums {
   positives: number;
   negatives: number;
   /** Sum over negatives of the positive weight above them, ties counting one half. */
@@ -89,14 +99,57 @@ interface RankingSums {
   precision: number;
 }
 
-export interface ClassificationSums {
+/** The sums every metric is computed from (classificationFromSums). */
+export interface ClassificationTotals {
   weight: number;
   /** labels.length x labels.length, row-major, rows = true. */
   readonly confusion: Float64Array;
   loss: number;
   readonly ranking: RankingSums[];
+}
+
+export interface ClassificationSums extends ClassificationTotals {
   /** Scratch: the weights in the order of the column being walked. */
   readonly sortedWeights: Uint8Array;
+}
+
+/**
+ * One score column's rows grouped by distinct score, highest first: the exact, mergeable form of its
+ * ranking sums. Its length is the number of distinct scores, at most the number of rows.
+ */
+export interface ScoreRuns {
+  /** The class whose probability this is; its rows are the positives (binary: the positive class). */
+  readonly classId: number;
+  /** Distinct scores, strictly descending. */
+  readonly scores: Float64Array;
+  /** Per score: rows of the class, and rows of the other classes, with exactly that score. */
+  readonly positives: Float64Array;
+  readonly negatives: Float64Array;
+}
+
+/**
+ * The sufficient statistics of a set of rows: every metric follows from them (classificationFromStatistics),
+ * and those of disjoint sets of rows add up to those of their union (mergeClassificationStatistics), so a
+ * test set evaluated in shards gives the metrics of the whole.
+ */
+export interface ClassificationStatistics {
+  /** As ClassificationInput.classes; the matrix below is over all of them, so that shards line up. */
+  readonly classes: string[];
+  readonly scoreClasses: number;
+  readonly positiveIndex: number;
+  readonly rows: number;
+  /** classes.length x classes.length, row-major, rows = true class id, columns = predicted. */
+  readonly confusion: Float64Array;
+  readonly scores: {
+    /** The probabilities were float32 (log loss clipped with float32's epsilon; every score fits a float32). */
+    readonly float32: boolean;
+    /** Sum of the per-row log losses. */
+    readonly lossSum: number;
+    /** One per score column: binary, the positive class; multiclass, every scored class. */
+    readonly runs: ScoreRuns[];
+  } | null;
+  /** Why roc_auc, pr_auc and log_loss are null, when scores is null. */
+  readonly noScores: string;
 }
 
 export const LABEL_METRICS = [
@@ -118,6 +171,12 @@ export const SCORE_METRICS = ['roc_auc', 'pr_auc', 'log_loss'] as const;
 /** Per-class metrics, named `<metric>.<label>`. */
 export const PER_CLASS_METRICS = ['precision', 'recall', 'f1'] as const;
 
+/** numpy's np.unique order, which scikit-learn uses for classes_: numeric when every label is a number. */
+export function sortLabels(labels: string[]): string[] {
+  const numeric = labels.every((l) => l.trim() !== '' && Number.isFinite(Number(l)));
+  return [...labels].sort(numeric ? (a, b) => Number(a) - Number(b) : (a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
 /**
  * Metric names: accuracy, balanced_accuracy, {precision,recall,f1}_{macro,micro,weighted}, mcc,
  * roc_auc, pr_auc, log_loss; for two classes also precision, recall, f1 of the positive class; and
@@ -129,28 +188,206 @@ export const PER_CLASS_METRICS = ['precision', 'recall', 'f1'] as const;
  * sum), not the trapezoidal area under the precision-recall curve.
  */
 export function classificationMetrics(input: ClassificationInput): ClassificationResult {
+  return classificationFromStatistics(classificationStatistics(input));
+}
+
+/** The statistics of the rows of an input: see ClassificationStatistics. */
+export function classificationStatistics(input: ClassificationInput): ClassificationStatistics {
   const prepared = prepareClassification(input);
-  const sums = createClassificationSums(prepared);
-  accumulateClassification(prepared, new Uint8Array(prepared.rows).fill(1), sums);
+  const { classes, yTrue, yPred, proba } = input;
+  const C = classes.length;
+  const confusion = new Float64Array(C * C);
+  for (let i = 0; i < prepared.rows; i++) confusion[yTrue[i] * C + yPred[i]]++;
+  const k = input.scoreClasses ?? C;
+  const { scores } = prepared;
+  return {
+    classes,
+    scoreClasses: k,
+    positiveIndex: input.positiveIndex ?? 1,
+    rows: prepared.rows,
+    confusion,
+    scores: scores && {
+      float32: proba instanceof Float32Array,
+      // In the order accumulateClassification adds them, so the two sums agree to the last bit.
+      lossSum: sum(scores.loss),
+      runs: scores.columns.map((column) => scoreRuns(column, proba!, k)),
+    },
+    noScores: prepared.noScores,
+  };
+}
+
+/** Every metric, the per-class table and the confusion matrix of the statistics of a set of rows. */
+export function classificationFromStatistics(stats: ClassificationStatistics): ClassificationResult {
+  const { classes, confusion: all } = stats;
+  const C = classes.length;
+  const present: number[] = [];
+  for (let id = 0; id < C; id++) {
+    let seen = false;
+    for (let j = 0; j < C && !seen; j++) seen = all[id * C + j] > 0 || all[j * C + id] > 0;
+    if (seen) present.push(id);
+  }
+  const L = present.length;
+  const confusion = new Float64Array(L * L);
+  present.forEach((t, a) => {
+    present.forEach((p, b) => {
+      confusion[a * L + b] = all[t * C + p];
+    });
+  });
+  const binary = C === 2;
+  const labels = present.map((id) => classes[id]);
+  const layout: ClassificationLayout = {
+    binary,
+    labels,
+    positive: binary ? present.indexOf(stats.positiveIndex) : -1,
+    positiveName: classes[stats.positiveIndex] ?? '',
+    scored: stats.scores ? stats.scores.runs.map((r) => classes[r.classId]) : null,
+    noScores: stats.noScores,
+  };
+  const totals: ClassificationTotals = {
+    weight: stats.rows,
+    confusion,
+    loss: stats.scores?.lossSum ?? 0,
+    ranking: stats.scores?.runs.map(rankingFromRuns) ?? [],
+  };
   const notes: string[] = [];
-  const metrics = classificationFromSums(prepared, sums, notes);
-  const L = prepared.labels.length;
-  const stats = labelStats(sums.confusion, L);
+  const metrics = classificationFromSums(layout, totals, notes);
+  const perLabel = labelStats(confusion, L);
   return {
     metrics,
-    perClass: prepared.labels.map((label, l) => ({
+    perClass: labels.map((label, l) => ({
       label,
-      precision: stats.precision[l],
-      recall: stats.recall[l],
-      f1: stats.f1[l],
-      support: stats.support[l],
+      precision: perLabel.precision[l],
+      recall: perLabel.recall[l],
+      f1: perLabel.f1[l],
+      support: perLabel.support[l],
     })),
     confusionMatrix: {
-      labels: prepared.labels,
-      matrix: prepared.labels.map((_, t) => Array.from(sums.confusion.subarray(t * L, (t + 1) * L))),
+      labels,
+      matrix: labels.map((_, t) => Array.from(confusion.subarray(t * L, (t + 1) * L))),
     },
     notes,
   };
+}
+
+/**
+ * The statistics of the union of disjoint sets of rows. The parts must share the classes the model scores
+ * and the positive class (a RangeError otherwise); labels only the data has are matched by name. `order`
+ * fixes the class space of the result, when it must be the same as other merges' (a superset of the parts').
+ */
+export function mergeClassificationStatistics(
+  parts: readonly ClassificationStatistics[],
+  order?: readonly string[],
+): ClassificationStatistics {
+  const [first] = parts;
+  const k = first.scoreClasses;
+  const scored = first.classes.slice(0, k);
+  for (const part of parts) {
+    const same =
+      part.scoreClasses === k &&
+      part.positiveIndex === first.positiveIndex &&
+      part.classes.slice(0, k).every((c, i) => c === scored[i]);
+    if (!same)
+      throw new RangeError('statistics of different scored classes or positive classes do not merge');
+  }
+  // Labels the model does not score follow in the order they were met, as they do in one evaluation.
+  const classes = [...(order ?? scored)];
+  for (const part of parts) for (const c of part.classes.slice(k)) if (!classes.includes(c)) classes.push(c);
+  if (classes.slice(0, k).some((c, i) => c !== scored[i]))
+    throw new RangeError('the class order must start with the scored classes');
+  const C = classes.length;
+  const confusion = new Float64Array(C * C);
+  for (const part of parts) {
+    const id = part.classes.map((c) => classes.indexOf(c));
+    const n = part.classes.length;
+    for (let t = 0; t < n; t++)
+      for (let p = 0; p < n; p++) confusion[id[t] * C + id[p]] += part.confusion[t * n + p];
+  }
+  const unscored = parts.find((part) => part.scores === null);
+  return {
+    classes,
+    scoreClasses: k,
+    positiveIndex: first.positiveIndex,
+    rows: parts.reduce((n, part) => n + part.rows, 0),
+    confusion,
+    scores: unscored
+      ? null
+      : {
+          float32: parts.every((part) => part.scores!.float32),
+          lossSum: parts.reduce((total, part) => total + part.scores!.lossSum, 0),
+          runs: first.scores!.runs.map((_, c) => parts.map((part) => part.scores!.runs[c]).reduce(mergeRuns)),
+        },
+    noScores: unscored?.noScores ?? '',
+  };
+}
+
+/** Two run-length lists as one: a score in both adds its counts, which is what ties across shards are. */
+function mergeRuns(a: ScoreRuns, b: ScoreRuns): ScoreRuns {
+  const na = a.scores.length;
+  const nb = b.scores.length;
+  const scores = new Float64Array(na + nb);
+  const positives = new Float64Array(na + nb);
+  const negatives = new Float64Array(na + nb);
+  let i = 0;
+  let j = 0;
+  let g = 0;
+  while (i < na || j < nb) {
+    const score = j === nb ? a.scores[i] : i === na ? b.scores[j] : Math.max(a.scores[i], b.scores[j]);
+    if (i < na && a.scores[i] === score) {
+      positives[g] += a.positives[i];
+      negatives[g] += a.negatives[i++];
+    }
+    if (j < nb && b.scores[j] === score) {
+      positives[g] += b.positives[j];
+      negatives[g] += b.negatives[j++];
+    }
+    scores[g++] = score;
+  }
+  return {
+    classId: a.classId,
+    scores: scores.slice(0, g),
+    positives: positives.slice(0, g),
+    negatives: negatives.slice(0, g),
+  };
+}
+
+/** A sorted column as its tie groups: the score of each and how many positive and negative rows it holds. */
+function scoreRuns(column: ScoreColumn, proba: Float32Array | Float64Array, k: number): ScoreRuns {
+  const { order, flags, classId } = column;
+  let groups = 0;
+  for (let at = 0; at < flags.length; at++) groups += flags[at] >> 1;
+  const runs = {
+    classId,
+    scores: new Float64Array(groups),
+    positives: new Float64Array(groups),
+    negatives: new Float64Array(groups),
+  };
+  for (let at = 0, g = 0; at < flags.length; at++) {
+    const f = flags[at];
+    if (f & 1) runs.positives[g]++;
+    else runs.negatives[g]++;
+    // + 0: -0 and +0 are one score, as they are one tie group.
+    if (f & 2) runs.scores[g++] = proba[order[at] * k + classId] + 0;
+  }
+  return runs;
+}
+
+/** The ranking sums of a run-length list, walked from the highest score down. */
+function rankingFromRuns(runs: ScoreRuns): RankingSums {
+  const ranking: RankingSums = { positives: 0, negatives: 0, area: 0, precision: 0 };
+  for (let g = 0; g < runs.scores.length; g++) addTieGroup(ranking, runs.positives[g], runs.negatives[g]);
+  return ranking;
+}
+
+/**
+ * Adds the next group of tied scores, walking down from the highest, to the ranking sums: the one place
+ * both the weighted walk of the bootstrap and the run-length lists of the statistics go through.
+ */
+function addTieGroup(r: RankingSums, groupPositives: number, groupNegatives: number): void {
+  r.area += groupNegatives * (r.positives + groupPositives / 2);
+  r.positives += groupPositives;
+  r.negatives += groupNegatives;
+  // Branch-free: a group without positives adds 0, and the max only guards 0 / 0 before any weight.
+  r.precision += groupPositives * (r.positives / Math.max(r.positives + r.negatives, 1));
 }
 
 export function prepareClassification(input: ClassificationInput): PreparedClassification {
@@ -192,6 +429,7 @@ export function prepareClassification(input: ClassificationInput): PreparedClass
     labels,
     positive: binary ? labelOf[positiveIndex] : -1,
     positiveName: classes[positiveIndex] ?? '',
+    scored: scores ? scores.columns.map((c) => c.label) : null,
     cell,
     scores,
     noScores: reason,
@@ -263,7 +501,7 @@ function scoreColumn(
   const flags = new Uint8Array(rows);
   for (let at = 0; at < rows; at++)
     flags[at] = (yTrue[order[at]] === column ? 1 : 0) | (lastOfGroup[at] << 1);
-  return { order, flags, label };
+  return { order, flags, classId: column, label };
 }
 
 const RADIX_BITS = 11;
@@ -387,13 +625,11 @@ function walkScores(
   column: number,
 ): number {
   const { confusion } = sums;
+  const ranking = sums.ranking[column];
+  Object.assign(ranking, { positives: 0, negatives: 0, area: 0, precision: 0 });
   let lossSum = 0;
   let groupPositives = 0;
   let groupWeight = 0;
-  let positives = 0;
-  let negatives = 0;
-  let area = 0;
-  let precision = 0;
   for (let i = 0; i < flags.length; i++) {
     const w = weights[i];
     if (cell !== null) {
@@ -404,17 +640,11 @@ function walkScores(
     groupPositives += w * (f & 1);
     groupWeight += w;
     if (f & 2) {
-      const groupNegatives = groupWeight - groupPositives;
-      area += groupNegatives * (positives + groupPositives / 2);
-      positives += groupPositives;
-      negatives += groupNegatives;
-      // Branch-free: a group without positives adds 0, and the max only guards 0 / 0 before any weight.
-      precision += groupPositives * (positives / Math.max(positives + negatives, 1));
+      addTieGroup(ranking, groupPositives, groupWeight - groupPositives);
       groupPositives = 0;
       groupWeight = 0;
     }
   }
-  Object.assign(sums.ranking[column], { positives, negatives, area, precision });
   return lossSum;
 }
 
@@ -467,8 +697,8 @@ function labelStats(confusion: Float64Array, L: number): LabelStats {
  * passes null because a resample's warnings are noise.
  */
 export function classificationFromSums(
-  prepared: PreparedClassification,
-  sums: ClassificationSums,
+  prepared: ClassificationLayout,
+  sums: ClassificationTotals,
   notes: string[] | null,
 ): MetricValues {
   const out: MetricValues = {};
@@ -483,7 +713,7 @@ export function classificationFromSums(
   return out;
 }
 
-function labelMetrics(prepared: PreparedClassification, confusion: Float64Array, notes: string[] | null) {
+function labelMetrics(prepared: ClassificationLayout, confusion: Float64Array, notes: string[] | null) {
   const { labels, positive, binary } = prepared;
   const L = labels.length;
   const s = labelStats(confusion, L);
@@ -538,7 +768,7 @@ function matthews(s: LabelStats, correct: number, total: number): number {
 }
 
 function explainLabelMetrics(
-  prepared: PreparedClassification,
+  prepared: ClassificationLayout,
   s: LabelStats,
   mcc: number | null,
   notes: string[],
@@ -572,13 +802,12 @@ function explainLabelMetrics(
   }
 }
 
-function scoreMetrics(prepared: PreparedClassification, sums: ClassificationSums, notes: string[] | null) {
-  const { scores } = prepared;
-  if (!scores) {
+function scoreMetrics(prepared: ClassificationLayout, sums: ClassificationTotals, notes: string[] | null) {
+  const { scored } = prepared;
+  if (!scored) {
     notes?.push(prepared.noScores);
     return { roc_auc: null, pr_auc: null, log_loss: null };
   }
-  const { columns } = scores;
   // Mann-Whitney form of the ROC area; undefined (NaN) without both classes.
   const auc = sums.ranking.map((r) =>
     r.positives > 0 && r.negatives > 0 ? r.area / (r.positives * r.negatives) : NaN,
@@ -587,15 +816,15 @@ function scoreMetrics(prepared: PreparedClassification, sums: ClassificationSums
   // returns 0, and the class still counts in the macro mean.
   const ap = sums.ranking.map((r) => (r.positives > 0 ? r.precision / r.positives : NaN));
   if (notes) {
-    const oneClass = columns.filter((_, c) => Number.isNaN(auc[c])).map((c) => c.label);
+    const oneClass = scored.filter((_, c) => Number.isNaN(auc[c]));
     if (oneClass.length > 0) {
       notes.push(
-        columns.length === 1
+        scored.length === 1
           ? 'roc_auc is undefined: y_true holds only one class.'
           : `roc_auc (one-vs-rest) is undefined: class ${oneClass.join(', ')} is absent from y_true or is all of it.`,
       );
     }
-    const noPositives = columns.filter((_, c) => Number.isNaN(ap[c])).map((c) => c.label);
+    const noPositives = scored.filter((_, c) => Number.isNaN(ap[c]));
     if (noPositives.length > 0) {
       notes.push(
         `Average precision is 0 for ${noPositives.join(', ')}: no row of y_true has it, as scikit-learn does.`,

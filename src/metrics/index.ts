@@ -2,14 +2,27 @@ export {
   BINARY_METRICS,
   type ClassificationInput,
   type ClassificationResult,
+  type ClassificationStatistics,
+  classificationFromStatistics,
   classificationMetrics,
+  classificationStatistics,
   LABEL_METRICS,
   type MetricValues,
+  mergeClassificationStatistics,
   PER_CLASS_METRICS,
   type PerClassMetrics,
   SCORE_METRICS,
+  type ScoreRuns,
+  sortLabels,
 } from './classification.js';
-export { REGRESSION_METRICS, regressionMetrics } from './regression.js';
+export {
+  mergeRegressionStatistics,
+  REGRESSION_METRICS,
+  type RegressionStatistics,
+  regressionFromStatistics,
+  regressionMetrics,
+  regressionStatistics,
+} from './regression.js';
 export {
   type BootstrapOptions,
   compareClassification,
@@ -20,6 +33,23 @@ export {
   type McNemarResult,
   type MetricPair,
   mcnemar,
+  mcnemarFromCounts,
   pairedBootstrap,
   Xoshiro128,
 } from './significance.js';
+export {
+  type ClassificationStatisticsJson,
+  type ClassSpaceJson,
+  classSpaceToJson,
+  isClassificationStatistics,
+  JsonReader,
+  mergeStatistics,
+  metricsFromStatistics,
+  type RegressionStatisticsJson,
+  StatisticsFormatError,
+  type StatisticsJson,
+  statisticsFromJson,
+  statisticsRows,
+  statisticsToJson,
+  type TaskStatistics,
+} from './sufficient.js';

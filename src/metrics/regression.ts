@@ -2,7 +2,8 @@
  * Regression metrics that agree with scikit-learn 1.2.1 to 1e-9 (checked against committed fixtures).
  *
  * As in classification.ts, every metric is a function of weighted sums, so that the point estimate (unit
- * weights) and the paired bootstrap (Poisson weights) share one definition.
+ * weights), the paired bootstrap (Poisson weights) and the merge of a test set's shards
+ * (mergeRegressionStatistics) share one definition.
  */
 
 import type { MetricValues } from './classification.js';
@@ -20,10 +21,15 @@ export const REGRESSION_METRICS = [
 /** sklearn's MAPE divides by max(|y|, eps) with the float64 epsilon, so a zero target gives a huge ratio. */
 const MAPE_EPSILON = Number.EPSILON;
 
-export interface PreparedRegression {
-  readonly rows: number;
+/** What the metrics need to know besides the sums. */
+export interface RegressionLayout {
   /** Why no metric is computed (non-finite values), or ''. */
   readonly invalid: string;
+  readonly hasZeroTarget: boolean;
+}
+
+export interface PreparedRegression extends RegressionLayout {
+  readonly rows: number;
   readonly yTrue: Float64Array;
   /** yPred - yTrue. */
   readonly error: Float64Array;
@@ -35,7 +41,6 @@ export interface PreparedRegression {
    */
   readonly errorCentre: number;
   readonly trueCentre: number;
-  readonly hasZeroTarget: boolean;
 }
 
 export interface RegressionSums {
@@ -50,14 +55,77 @@ export interface RegressionSums {
   maxError: number;
 }
 
+/**
+ * The sufficient statistics of a set of rows: every metric follows from them (regressionFromStatistics), and
+ * those of disjoint sets of rows add up to those of their union (mergeRegressionStatistics).
+ */
+export interface RegressionStatistics extends RegressionSums, RegressionLayout {
+  /** What the centred sums are centred on. */
+  readonly errorCentre: number;
+  readonly trueCentre: number;
+}
+
 export function regressionMetrics(
   yTrue: Float64Array,
   yPred: Float64Array,
 ): { metrics: MetricValues; notes: string[] } {
+  return regressionFromStatistics(regressionStatistics(yTrue, yPred));
+}
+
+export function regressionStatistics(yTrue: Float64Array, yPred: Float64Array): RegressionStatistics {
   const prepared = prepareRegression(yTrue, yPred);
+  const { invalid, hasZeroTarget, errorCentre, trueCentre } = prepared;
   const sums = accumulateRegression(prepared, new Uint8Array(prepared.rows).fill(1));
+  return { ...sums, invalid, hasZeroTarget, errorCentre, trueCentre };
+}
+
+export function regressionFromStatistics(stats: RegressionStatistics): {
+  metrics: MetricValues;
+  notes: string[];
+} {
   const notes: string[] = [];
-  return { metrics: regressionFromSums(prepared, sums, notes), notes };
+  return { metrics: regressionFromSums(stats, stats, notes), notes };
+}
+
+/** The statistics of the union of disjoint sets of rows. */
+export function mergeRegressionStatistics(parts: readonly RegressionStatistics[]): RegressionStatistics {
+  const weighted = parts.filter((part) => part.weight > 0);
+  const weight = weighted.reduce((n, part) => n + part.weight, 0);
+  // A common centre near every part's keeps the shifted sums as exact as the parts'; equal centres (a
+  // constant series) stay exactly that value, so its centred sums stay exact zeros.
+  const commonCentre = (centreOf: (part: RegressionStatistics) => number) => {
+    const centres = weighted.map(centreOf);
+    if (centres.every((c) => c === centres[0])) return centres[0] ?? 0;
+    return weighted.reduce((total, part, i) => total + part.weight * centres[i], 0) / weight;
+  };
+  const errorCentre = commonCentre((part) => part.errorCentre);
+  const trueCentre = commonCentre((part) => part.trueCentre);
+  const total = (value: (part: RegressionStatistics) => number) =>
+    weighted.reduce((sum, part) => sum + value(part), 0);
+  // Moving sums centred on c_i to centre c: sum(x - c) = sum(x - c_i) + w d and
+  // sum((x - c)^2) = sum((x - c_i)^2) + 2 d sum(x - c_i) + w d^2, with d = c_i - c.
+  const shifted = (sum: number, w: number, d: number) => sum + w * d;
+  const shiftedSquares = (squares: number, sum: number, w: number, d: number) =>
+    squares + 2 * d * sum + w * d * d;
+  return {
+    weight,
+    absError: total((p) => p.absError),
+    squaredError: total((p) => p.squaredError),
+    relativeError: total((p) => p.relativeError),
+    centredError: total((p) => shifted(p.centredError, p.weight, p.errorCentre - errorCentre)),
+    centredErrorSquared: total((p) =>
+      shiftedSquares(p.centredErrorSquared, p.centredError, p.weight, p.errorCentre - errorCentre),
+    ),
+    centredTrue: total((p) => shifted(p.centredTrue, p.weight, p.trueCentre - trueCentre)),
+    centredTrueSquared: total((p) =>
+      shiftedSquares(p.centredTrueSquared, p.centredTrue, p.weight, p.trueCentre - trueCentre),
+    ),
+    maxError: weighted.reduce((max, part) => Math.max(max, part.maxError), 0),
+    invalid: parts.find((part) => part.invalid)?.invalid ?? '',
+    hasZeroTarget: parts.some((part) => part.hasZeroTarget),
+    errorCentre,
+    trueCentre,
+  };
 }
 
 export function prepareRegression(yTrue: Float64Array, yPred: Float64Array): PreparedRegression {
@@ -157,7 +225,7 @@ export function forceFiniteScore(numerator: number, denominator: number): number
 }
 
 export function regressionFromSums(
-  prepared: PreparedRegression,
+  prepared: RegressionLayout,
   s: RegressionSums,
   notes: string[] | null,
 ): MetricValues {

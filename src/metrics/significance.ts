@@ -45,6 +45,11 @@ export function mcnemar(correctA: Uint8Array, correctB: Uint8Array): McNemarResu
       else c++;
     }
   }
+  return mcnemarFromCounts(b, c);
+}
+
+/** The same test from the discordant counts alone, which add up across shards of the rows. */
+export function mcnemarFromCounts(b: number, c: number): McNemarResult {
   const k = Math.min(b, c);
   return { b, c, statistic: k, pValue: binomialTwoSidedHalf(k, b + c), method: 'exact' };
 }

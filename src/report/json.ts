@@ -33,10 +33,24 @@ export function buildReport(input: ReportInput): Report {
 
 /**
  * Pretty JSON with a trailing newline. NaN and ±Infinity become null (JSON cannot hold them; JSON.stringify
- * already does this, and the schema documents null as "could not be computed").
+ * already does this, and the schema documents null as "could not be computed"). An array of numbers stays
+ * on one line: a confusion matrix reads as a matrix, and a long list of statistics (validate-model's
+ * details.sufficient) costs its digits, not an indented line per number.
  */
 export function serializeReport(report: Report): string {
-  return `${JSON.stringify(report, null, 2)}\n`;
+  const text = JSON.stringify(report, numbersInline, 2);
+  return `${text.replace(INLINE_MARK, '$1')}\n`;
+}
+
+// A prefix no report text holds: JSON.stringify writes the control character as \u0000.
+const INLINE = '\u0000mlgate-inline:';
+const INLINE_MARK = /"\\u0000mlgate-inline:(\[[^"]*\])"/g;
+
+/** Turns an array of numbers into a marked string, which JSON.stringify keeps on one line, for serializeReport to unquote. */
+function numbersInline(_key: string, value: unknown): unknown {
+  if (!Array.isArray(value) || value.length === 0) return value;
+  if (!value.every((v) => typeof v === 'number' || v === null)) return value;
+  return `${INLINE}${JSON.stringify(value)}`;
 }
 
 /**

@@ -1,4 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, parse, resolve, sep } from 'node:path';
 import { ConfigurationError } from '../errors.js';
 
 /**
@@ -176,4 +177,111 @@ export function redactUrl(url: string): string {
   if (!u) return url;
   if (u.username || u.password) [u.username, u.password] = ['***', ''];
   return u.toString();
+}
+
+const GLOB_CHARS = /[*?[{]/;
+
+/**
+ * The files an input names: paths or globs (`*`, `?`, `[abc]`, `{a,b}`, and `**` for any depth), resolved
+ * from the working directory; the matches of each glob sorted, duplicates dropped. A pattern that matches no
+ * file is an error naming it: an empty merge or an artifact downloaded to another folder must not pass.
+ * Pure JavaScript, for commands that should not load the data engine (whose glob serves the data inputs).
+ */
+export function expandPaths(patterns: string[], name: string): string[] {
+  const files: string[] = [];
+  for (const pattern of patterns) {
+    const absolute = resolve(pattern);
+    const matches = GLOB_CHARS.test(pattern) ? globFiles(absolute) : isFile(absolute) ? [absolute] : [];
+    if (matches.length === 0) {
+      const what = GLOB_CHARS.test(pattern)
+        ? `the pattern "${pattern}" matches no file`
+        : `file not found: ${pattern}`;
+      throw new ConfigurationError(
+        `${what} (relative paths are resolved from ${process.cwd()})`,
+        where(name),
+      );
+    }
+    for (const file of matches) if (!files.includes(file)) files.push(file);
+  }
+  return files;
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function globFiles(absolute: string): string[] {
+  const { root } = parse(absolute);
+  const segments = absolute.slice(root.length).split(sep).filter(Boolean);
+  // A trailing ** means every file below, as it does in DuckDB's glob and in most shells.
+  if (segments[segments.length - 1] === '**') segments.push('*');
+  const found = new Set<string>();
+  walk(root, segments, found);
+  return [...found].sort();
+}
+
+function walk(dir: string, segments: string[], found: Set<string>): void {
+  if (segments.length === 0) {
+    if (isFile(dir)) found.add(dir);
+    return;
+  }
+  const [head, ...rest] = segments;
+  if (!GLOB_CHARS.test(head)) {
+    walk(join(dir, head), rest, found);
+    return;
+  }
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return; // not a folder, or unreadable: nothing matches below it
+  }
+  if (head === '**') {
+    walk(dir, rest, found);
+    for (const entry of entries) {
+      const path = join(dir, entry);
+      if (isDirectory(path)) walk(path, segments, found);
+    }
+    return;
+  }
+  const pattern = segmentPattern(head);
+  for (const entry of entries) if (pattern.test(entry)) walk(join(dir, entry), rest, found);
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** One path segment of a glob as a regular expression. */
+function segmentPattern(segment: string): RegExp {
+  let source = '';
+  for (let i = 0; i < segment.length; i++) {
+    const c = segment[i];
+    const close = c === '[' ? segment.indexOf(']', i + 2) : c === '{' ? segment.indexOf('}', i + 1) : -1;
+    if (c === '*') source += '.*';
+    else if (c === '?') source += '.';
+    else if (c === '[' && close > 0) {
+      const body = segment.slice(i + 1, close);
+      source += `[${body.startsWith('!') ? `^${body.slice(1)}` : body}]`.replace(/\\/g, '\\\\');
+      i = close;
+    } else if (c === '{' && close > 0) {
+      source += `(?:${segment
+        .slice(i + 1, close)
+        .split(',')
+        .map(escapeRegExp)
+        .join('|')})`;
+      i = close;
+    } else source += escapeRegExp(c);
+  }
+  return new RegExp(`^${source}$`);
 }

@@ -29314,7 +29314,8 @@ function adjustPValues(pValues, method) {
  * Regression metrics that agree with scikit-learn 1.2.1 to 1e-9 (checked against committed fixtures).
  *
  * As in classification.ts, every metric is a function of weighted sums, so that the point estimate (unit
- * weights) and the paired bootstrap (Poisson weights) share one definition.
+ * weights), the paired bootstrap (Poisson weights) and the merge of a test set's shards
+ * (mergeRegressionStatistics) share one definition.
  */
 const REGRESSION_METRICS = (/* unused pure expression or super */ null && ([
     'mae',
@@ -29328,10 +29329,52 @@ const REGRESSION_METRICS = (/* unused pure expression or super */ null && ([
 /** sklearn's MAPE divides by max(|y|, eps) with the float64 epsilon, so a zero target gives a huge ratio. */
 const MAPE_EPSILON = Number.EPSILON;
 function regressionMetrics(yTrue, yPred) {
+    return regressionFromStatistics(regressionStatistics(yTrue, yPred));
+}
+function regressionStatistics(yTrue, yPred) {
     const prepared = regression_prepareRegression(yTrue, yPred);
+    const { invalid, hasZeroTarget, errorCentre, trueCentre } = prepared;
     const sums = regression_accumulateRegression(prepared, new Uint8Array(prepared.rows).fill(1));
+    return { ...sums, invalid, hasZeroTarget, errorCentre, trueCentre };
+}
+function regressionFromStatistics(stats) {
     const notes = [];
-    return { metrics: regression_regressionFromSums(prepared, sums, notes), notes };
+    return { metrics: regression_regressionFromSums(stats, stats, notes), notes };
+}
+/** The statistics of the union of disjoint sets of rows. */
+function mergeRegressionStatistics(parts) {
+    const weighted = parts.filter((part) => part.weight > 0);
+    const weight = weighted.reduce((n, part) => n + part.weight, 0);
+    // A common centre near every part's keeps the shifted sums as exact as the parts'; equal centres (a
+    // constant series) stay exactly that value, so its centred sums stay exact zeros.
+    const commonCentre = (centreOf) => {
+        const centres = weighted.map(centreOf);
+        if (centres.every((c) => c === centres[0]))
+            return centres[0] ?? 0;
+        return weighted.reduce((total, part, i) => total + part.weight * centres[i], 0) / weight;
+    };
+    const errorCentre = commonCentre((part) => part.errorCentre);
+    const trueCentre = commonCentre((part) => part.trueCentre);
+    const total = (value) => weighted.reduce((sum, part) => sum + value(part), 0);
+    // Moving sums centred on c_i to centre c: sum(x - c) = sum(x - c_i) + w d and
+    // sum((x - c)^2) = sum((x - c_i)^2) + 2 d sum(x - c_i) + w d^2, with d = c_i - c.
+    const shifted = (sum, w, d) => sum + w * d;
+    const shiftedSquares = (squares, sum, w, d) => squares + 2 * d * sum + w * d * d;
+    return {
+        weight,
+        absError: total((p) => p.absError),
+        squaredError: total((p) => p.squaredError),
+        relativeError: total((p) => p.relativeError),
+        centredError: total((p) => shifted(p.centredError, p.weight, p.errorCentre - errorCentre)),
+        centredErrorSquared: total((p) => shiftedSquares(p.centredErrorSquared, p.centredError, p.weight, p.errorCentre - errorCentre)),
+        centredTrue: total((p) => shifted(p.centredTrue, p.weight, p.trueCentre - trueCentre)),
+        centredTrueSquared: total((p) => shiftedSquares(p.centredTrueSquared, p.centredTrue, p.weight, p.trueCentre - trueCentre)),
+        maxError: weighted.reduce((max, part) => Math.max(max, part.maxError), 0),
+        invalid: parts.find((part) => part.invalid)?.invalid ?? '',
+        hasZeroTarget: parts.some((part) => part.hasZeroTarget),
+        errorCentre,
+        trueCentre,
+    };
 }
 function regression_prepareRegression(yTrue, yPred) {
     const rows = yTrue.length;
@@ -29491,6 +29534,10 @@ function mcnemar(correctA, correctB) {
                 c++;
         }
     }
+    return mcnemarFromCounts(b, c);
+}
+/** The same test from the discordant counts alone, which add up across shards of the rows. */
+function mcnemarFromCounts(b, c) {
     const k = Math.min(b, c);
     return { b, c, statistic: k, pValue: binomialTwoSidedHalf(k, b + c), method: 'exact' };
 }
@@ -32305,7 +32352,7 @@ var promises_ = __nccwpck_require__(1455);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
 ;// CONCATENATED MODULE: ./package.json
-const package_namespaceObject = {"rE":"0.1.0"};
+const package_namespaceObject = {"rE":"1.0.0"};
 // EXTERNAL MODULE: ./src/errors.ts
 var errors = __nccwpck_require__(3916);
 ;// CONCATENATED MODULE: ./src/gates/parse.ts
@@ -32525,9 +32572,12 @@ const FAMILY_LISTED_IN_FULL = 3;
  */
 function evaluateGates(gates, ctx) {
     assertKnownMetrics(gates, ctx.known ?? Object.keys(ctx.metrics));
-    return gates.flatMap((gate) => gate.perSlice
-        ? judgeSlices(gate, ctx.slices ?? [])
-        : [judge(gate, 'overall', ctx.metrics, ctx.baseline, '', ctx.intervals?.[gate.metric])]);
+    return gates.flatMap((gate) => {
+        const why = ctx.unavailable?.[gate.metric];
+        return gate.perSlice
+            ? judgeSlices(gate, ctx.slices ?? [], why)
+            : [judge(gate, 'overall', ctx.metrics, ctx.baseline, '', ctx.intervals?.[gate.metric], why)];
+    });
 }
 function summarizeGates(results) {
     const failed = results.filter((result) => !result.passed);
@@ -32570,10 +32620,10 @@ function compare(operator, actual, threshold) {
             return actual !== threshold;
     }
 }
-function judgeSlices(gate, slices) {
+function judgeSlices(gate, slices, why) {
     const eligible = slices.filter((slice) => slice.eligible);
     if (eligible.length > 0) {
-        return eligible.map((slice) => judge(gate, slice.scope, slice.metrics, slice.baseline, ' for this slice', slice.intervals?.[gate.metric]));
+        return eligible.map((slice) => judge(gate, slice.scope, slice.metrics, slice.baseline, ' for this slice', slice.intervals?.[gate.metric], why));
     }
     const reason = slices.length === 0
         ? 'no slices were computed, so a slice gate cannot pass (configure the slice columns)'
@@ -32583,10 +32633,10 @@ function judgeSlices(gate, slices) {
 function describeIneligible(slice) {
     return slice.reason ? `${slice.scope}: ${slice.reason}` : slice.scope;
 }
-function judge(gate, scope, metrics, baseline, context = '', interval) {
+function judge(gate, scope, metrics, baseline, context = '', interval, why) {
     const name = `\`${formatMetricName(gate.metric)}\``;
-    const actual = usable(metrics[gate.metric], name, context);
-    const threshold = resolveThreshold(gate, baseline, name, context);
+    const actual = usable(metrics[gate.metric], name, context, why);
+    const threshold = resolveThreshold(gate, baseline, name, context, why);
     const problems = [actual.problem, threshold.problem].filter((p) => p !== undefined);
     if (!interval || gate.threshold.kind !== 'baseline' || problems.length > 0)
         return result(gate, scope, actual.value, threshold.value, problems);
@@ -32612,13 +32662,13 @@ function result(gate, scope, actual, threshold, problems) {
         ...(problems.length > 0 ? { reason: problems.join('; ') } : {}),
     };
 }
-function resolveThreshold(gate, baseline, name, context) {
+function resolveThreshold(gate, baseline, name, context, why) {
     const { threshold } = gate;
     if (threshold.kind === 'value')
         return { value: threshold.value };
     if (baseline === undefined)
         return { value: null, problem: `no baseline was given${context}` };
-    const base = usable(baseline[gate.metric], `the baseline's ${name}`, context);
+    const base = usable(baseline[gate.metric], `the baseline's ${name}`, context, why);
     if (base.value === null || !threshold.adjust)
         return base;
     const { op, value } = threshold.adjust;
@@ -32628,11 +32678,11 @@ function resolveThreshold(gate, baseline, name, context) {
         : { value: null, problem: `baseline ${op} ${value} overflows` };
 }
 /** A value a gate can be judged on, or null with the reason it cannot. */
-function usable(value, name, context) {
+function usable(value, name, context, why) {
     if (value === undefined)
         return { value: null, problem: `${name} was not measured${context}` };
     if (value === null)
-        return { value: null, problem: `${name} could not be computed${context}` };
+        return { value: null, problem: `${name} could not be computed${context}${why ? `: ${why}` : ''}` };
     if (Number.isNaN(value))
         return { value: null, problem: `${name} is NaN${context}` };
     if (!Number.isFinite(value))
@@ -32722,10 +32772,24 @@ function buildReport(input) {
 }
 /**
  * Pretty JSON with a trailing newline. NaN and ±Infinity become null (JSON cannot hold them; JSON.stringify
- * already does this, and the schema documents null as "could not be computed").
+ * already does this, and the schema documents null as "could not be computed"). An array of numbers stays
+ * on one line: a confusion matrix reads as a matrix, and a long list of statistics (validate-model's
+ * details.sufficient) costs its digits, not an indented line per number.
  */
 function serializeReport(report) {
-    return `${JSON.stringify(report, null, 2)}\n`;
+    const text = JSON.stringify(report, numbersInline, 2);
+    return `${text.replace(INLINE_MARK, '$1')}\n`;
+}
+// A prefix no report text holds: JSON.stringify writes the control character as \u0000.
+const INLINE = '\u0000mlgate-inline:';
+const INLINE_MARK = /"\\u0000mlgate-inline:(\[[^"]*\])"/g;
+/** Turns an array of numbers into a marked string, which JSON.stringify keeps on one line, for serializeReport to unquote. */
+function numbersInline(_key, value) {
+    if (!Array.isArray(value) || value.length === 0)
+        return value;
+    if (!value.every((v) => typeof v === 'number' || v === null))
+        return value;
+    return `${INLINE}${JSON.stringify(value)}`;
 }
 /**
  * Writes the report, creating parent directories. Written to a temporary file and renamed, so a later step
@@ -36370,10 +36434,13 @@ async function runAction(command) {
 /* harmony export */   QG: () => (/* binding */ parseHeaders),
 /* harmony export */   hF: () => (/* binding */ input)
 /* harmony export */ });
-/* unused harmony exports recording, safeUrl */
+/* unused harmony exports recording, safeUrl, expandPaths */
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3024);
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3916);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3916);
+
 
 
 const where = (name) => `input "${name}"`;
@@ -36384,7 +36451,7 @@ const input = {
     required(raw, name, hint) {
         const value = raw.get(name).trim();
         if (value === '')
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`is required: ${hint}`, where(name));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConfigurationError */ .j1(`is required: ${hint}`, where(name));
         return value;
     },
     optional(raw, name) {
@@ -36409,13 +36476,13 @@ const input = {
             return true;
         if (['false', 'no', '0', 'off', ''].includes(value))
             return false;
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected true or false, got "${raw.get(name)}"`, where(name));
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConfigurationError */ .j1(`expected true or false, got "${raw.get(name)}"`, where(name));
     },
     int(raw, name, min = 0) {
         const text = raw.get(name).trim();
         const value = Number(text);
         if (!/^-?\d+$/.test(text) || value < min) {
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected a whole number >= ${min}, got "${text}"`, where(name));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConfigurationError */ .j1(`expected a whole number >= ${min}, got "${text}"`, where(name));
         }
         return value;
     },
@@ -36436,7 +36503,7 @@ const input = {
             const range = [Number.isFinite(min) ? `>= ${min}` : '', Number.isFinite(max) ? `<= ${max}` : '']
                 .filter(Boolean)
                 .join(' and ');
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected a number${range ? ` ${range}` : ''}, got "${text}"`, where(name));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConfigurationError */ .j1(`expected a number${range ? ` ${range}` : ''}, got "${text}"`, where(name));
         }
         return value;
     },
@@ -36445,7 +36512,7 @@ const input = {
         return input.list(raw, name).map((text) => {
             const value = Number(text);
             if (!(value > 0) || !Number.isFinite(value) || (options.integer && !Number.isInteger(value))) {
-                throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected ${options.integer ? 'whole numbers' : 'numbers'} > 0, got "${text}"`, where(name));
+                throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConfigurationError */ .j1(`expected ${options.integer ? 'whole numbers' : 'numbers'} > 0, got "${text}"`, where(name));
             }
             return value;
         });
@@ -36455,7 +36522,7 @@ const input = {
         const text = raw.get(name).trim();
         const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(text);
         if (!m) {
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected a duration such as 500ms, 5s, 2m or 1h, got "${text}"`, where(name));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConfigurationError */ .j1(`expected a duration such as 500ms, 5s, 2m or 1h, got "${text}"`, where(name));
         }
         const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's')];
         return Number(m[1]) * unit;
@@ -36463,7 +36530,7 @@ const input = {
     choice(raw, name, choices) {
         const value = raw.get(name).trim().toLowerCase();
         if (!choices.includes(value)) {
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected one of ${choices.join(', ')}, got "${raw.get(name)}"`, where(name));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConfigurationError */ .j1(`expected one of ${choices.join(', ')}, got "${raw.get(name)}"`, where(name));
         }
         return value;
     },
@@ -36488,7 +36555,7 @@ function inlineOrFile(text, name) {
     const path = text.trim();
     if (path.includes('\n') || !(0,node_fs__WEBPACK_IMPORTED_MODULE_0__.existsSync)(path)) {
         if (/^[^\s:{]+\.(ya?ml|json)$/i.test(path)) {
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`file not found: ${path}; give inline YAML/JSON or an existing file`, where(name));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConfigurationError */ .j1(`file not found: ${path}; give inline YAML/JSON or an existing file`, where(name));
         }
         return { text, where: where(name) };
     }
@@ -36496,7 +36563,7 @@ function inlineOrFile(text, name) {
         return { text: (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.readFileSync)(path, 'utf8'), where: path };
     }
     catch (e) {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`cannot read ${path} (${e.code})`, where(name));
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConfigurationError */ .j1(`cannot read ${path} (${e.code})`, where(name));
     }
 }
 /** `Name: value` per line. The message never repeats a line: it may hold a token. */
@@ -36508,7 +36575,7 @@ function parseHeaders(text, input = 'headers') {
         const colon = line.indexOf(':');
         const header = line.slice(0, colon).trim();
         if (colon <= 0 || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header)) {
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`line ${i + 1} is not "Name: value"`, where(input));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConfigurationError */ .j1(`line ${i + 1} is not "Name: value"`, where(input));
         }
         headers[header] = line.slice(colon + 1).trim();
     });
@@ -36530,6 +36597,117 @@ function redactUrl(url) {
     if (u.username || u.password)
         [u.username, u.password] = ['***', ''];
     return u.toString();
+}
+const GLOB_CHARS = /[*?[{]/;
+/**
+ * The files an input names: paths or globs (`*`, `?`, `[abc]`, `{a,b}`, and `**` for any depth), resolved
+ * from the working directory; the matches of each glob sorted, duplicates dropped. A pattern that matches no
+ * file is an error naming it: an empty merge or an artifact downloaded to another folder must not pass.
+ * Pure JavaScript, for commands that should not load the data engine (whose glob serves the data inputs).
+ */
+function expandPaths(patterns, name) {
+    const files = [];
+    for (const pattern of patterns) {
+        const absolute = resolve(pattern);
+        const matches = GLOB_CHARS.test(pattern) ? globFiles(absolute) : isFile(absolute) ? [absolute] : [];
+        if (matches.length === 0) {
+            const what = GLOB_CHARS.test(pattern)
+                ? `the pattern "${pattern}" matches no file`
+                : `file not found: ${pattern}`;
+            throw new ConfigurationError(`${what} (relative paths are resolved from ${process.cwd()})`, where(name));
+        }
+        for (const file of matches)
+            if (!files.includes(file))
+                files.push(file);
+    }
+    return files;
+}
+function isFile(path) {
+    try {
+        return statSync(path).isFile();
+    }
+    catch {
+        return false;
+    }
+}
+function globFiles(absolute) {
+    const { root } = parse(absolute);
+    const segments = absolute.slice(root.length).split(sep).filter(Boolean);
+    // A trailing ** means every file below, as it does in DuckDB's glob and in most shells.
+    if (segments[segments.length - 1] === '**')
+        segments.push('*');
+    const found = new Set();
+    walk(root, segments, found);
+    return [...found].sort();
+}
+function walk(dir, segments, found) {
+    if (segments.length === 0) {
+        if (isFile(dir))
+            found.add(dir);
+        return;
+    }
+    const [head, ...rest] = segments;
+    if (!GLOB_CHARS.test(head)) {
+        walk(join(dir, head), rest, found);
+        return;
+    }
+    let entries;
+    try {
+        entries = readdirSync(dir);
+    }
+    catch {
+        return; // not a folder, or unreadable: nothing matches below it
+    }
+    if (head === '**') {
+        walk(dir, rest, found);
+        for (const entry of entries) {
+            const path = join(dir, entry);
+            if (isDirectory(path))
+                walk(path, segments, found);
+        }
+        return;
+    }
+    const pattern = segmentPattern(head);
+    for (const entry of entries)
+        if (pattern.test(entry))
+            walk(join(dir, entry), rest, found);
+}
+function isDirectory(path) {
+    try {
+        return statSync(path).isDirectory();
+    }
+    catch {
+        return false;
+    }
+}
+const escapeRegExp = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/** One path segment of a glob as a regular expression. */
+function segmentPattern(segment) {
+    let source = '';
+    for (let i = 0; i < segment.length; i++) {
+        const c = segment[i];
+        const close = c === '[' ? segment.indexOf(']', i + 2) : c === '{' ? segment.indexOf('}', i + 1) : -1;
+        if (c === '*')
+            source += '.*';
+        else if (c === '?')
+            source += '.';
+        else if (c === '[' && close > 0) {
+            const body = segment.slice(i + 1, close);
+            source += `[${body.startsWith('!') ? `^${body.slice(1)}` : body}]`.replace(/\\/g, '\\\\');
+            i = close;
+        }
+        else if (c === '{' && close > 0) {
+            source += `(?:${segment
+                .slice(i + 1, close)
+                .split(',')
+                .map(escapeRegExp)
+                .join('|')})`;
+            i = close;
+        }
+        else
+            source += escapeRegExp(c);
+    }
+    return new RegExp(`^${source}$`);
 }
 
 

@@ -36340,9 +36340,12 @@ const FAMILY_LISTED_IN_FULL = 3;
  */
 function evaluateGates(gates, ctx) {
     assertKnownMetrics(gates, ctx.known ?? Object.keys(ctx.metrics));
-    return gates.flatMap((gate) => gate.perSlice
-        ? judgeSlices(gate, ctx.slices ?? [])
-        : [judge(gate, 'overall', ctx.metrics, ctx.baseline, '', ctx.intervals?.[gate.metric])]);
+    return gates.flatMap((gate) => {
+        const why = ctx.unavailable?.[gate.metric];
+        return gate.perSlice
+            ? judgeSlices(gate, ctx.slices ?? [], why)
+            : [judge(gate, 'overall', ctx.metrics, ctx.baseline, '', ctx.intervals?.[gate.metric], why)];
+    });
 }
 function summarizeGates(results) {
     const failed = results.filter((result) => !result.passed);
@@ -36385,10 +36388,10 @@ function compare(operator, actual, threshold) {
             return actual !== threshold;
     }
 }
-function judgeSlices(gate, slices) {
+function judgeSlices(gate, slices, why) {
     const eligible = slices.filter((slice) => slice.eligible);
     if (eligible.length > 0) {
-        return eligible.map((slice) => judge(gate, slice.scope, slice.metrics, slice.baseline, ' for this slice', slice.intervals?.[gate.metric]));
+        return eligible.map((slice) => judge(gate, slice.scope, slice.metrics, slice.baseline, ' for this slice', slice.intervals?.[gate.metric], why));
     }
     const reason = slices.length === 0
         ? 'no slices were computed, so a slice gate cannot pass (configure the slice columns)'
@@ -36398,10 +36401,10 @@ function judgeSlices(gate, slices) {
 function describeIneligible(slice) {
     return slice.reason ? `${slice.scope}: ${slice.reason}` : slice.scope;
 }
-function judge(gate, scope, metrics, baseline, context = '', interval) {
+function judge(gate, scope, metrics, baseline, context = '', interval, why) {
     const name = `\`${(0,_parse_js__WEBPACK_IMPORTED_MODULE_1__/* .formatMetricName */ .z)(gate.metric)}\``;
-    const actual = usable(metrics[gate.metric], name, context);
-    const threshold = resolveThreshold(gate, baseline, name, context);
+    const actual = usable(metrics[gate.metric], name, context, why);
+    const threshold = resolveThreshold(gate, baseline, name, context, why);
     const problems = [actual.problem, threshold.problem].filter((p) => p !== undefined);
     if (!interval || gate.threshold.kind !== 'baseline' || problems.length > 0)
         return result(gate, scope, actual.value, threshold.value, problems);
@@ -36427,13 +36430,13 @@ function result(gate, scope, actual, threshold, problems) {
         ...(problems.length > 0 ? { reason: problems.join('; ') } : {}),
     };
 }
-function resolveThreshold(gate, baseline, name, context) {
+function resolveThreshold(gate, baseline, name, context, why) {
     const { threshold } = gate;
     if (threshold.kind === 'value')
         return { value: threshold.value };
     if (baseline === undefined)
         return { value: null, problem: `no baseline was given${context}` };
-    const base = usable(baseline[gate.metric], `the baseline's ${name}`, context);
+    const base = usable(baseline[gate.metric], `the baseline's ${name}`, context, why);
     if (base.value === null || !threshold.adjust)
         return base;
     const { op, value } = threshold.adjust;
@@ -36443,11 +36446,11 @@ function resolveThreshold(gate, baseline, name, context) {
         : { value: null, problem: `baseline ${op} ${value} overflows` };
 }
 /** A value a gate can be judged on, or null with the reason it cannot. */
-function usable(value, name, context) {
+function usable(value, name, context, why) {
     if (value === undefined)
         return { value: null, problem: `${name} was not measured${context}` };
     if (value === null)
-        return { value: null, problem: `${name} could not be computed${context}` };
+        return { value: null, problem: `${name} could not be computed${context}${why ? `: ${why}` : ''}` };
     if (Number.isNaN(value))
         return { value: null, problem: `${name} is NaN${context}` };
     if (!Number.isFinite(value))
@@ -36743,7 +36746,7 @@ var promises_ = __nccwpck_require__(1455);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
 ;// CONCATENATED MODULE: ./package.json
-const package_namespaceObject = {"rE":"0.1.0"};
+const package_namespaceObject = {"rE":"1.0.0"};
 // EXTERNAL MODULE: ./src/gates/evaluate.ts
 var evaluate = __nccwpck_require__(6657);
 ;// CONCATENATED MODULE: ./src/report/types.ts
@@ -36775,10 +36778,24 @@ function buildReport(input) {
 }
 /**
  * Pretty JSON with a trailing newline. NaN and ±Infinity become null (JSON cannot hold them; JSON.stringify
- * already does this, and the schema documents null as "could not be computed").
+ * already does this, and the schema documents null as "could not be computed"). An array of numbers stays
+ * on one line: a confusion matrix reads as a matrix, and a long list of statistics (validate-model's
+ * details.sufficient) costs its digits, not an indented line per number.
  */
 function serializeReport(report) {
-    return `${JSON.stringify(report, null, 2)}\n`;
+    const text = JSON.stringify(report, numbersInline, 2);
+    return `${text.replace(INLINE_MARK, '$1')}\n`;
+}
+// A prefix no report text holds: JSON.stringify writes the control character as \u0000.
+const INLINE = '\u0000mlgate-inline:';
+const INLINE_MARK = /"\\u0000mlgate-inline:(\[[^"]*\])"/g;
+/** Turns an array of numbers into a marked string, which JSON.stringify keeps on one line, for serializeReport to unquote. */
+function numbersInline(_key, value) {
+    if (!Array.isArray(value) || value.length === 0)
+        return value;
+    if (!value.every((v) => typeof v === 'number' || v === null))
+        return value;
+    return `${INLINE}${JSON.stringify(value)}`;
 }
 /**
  * Writes the report, creating parent directories. Written to a temporary file and renamed, so a later step
@@ -37481,10 +37498,13 @@ async function runAction(command) {
 /* harmony export */   Dy: () => (/* binding */ inlineOrFile),
 /* harmony export */   hF: () => (/* binding */ input)
 /* harmony export */ });
-/* unused harmony exports recording, parseHeaders, safeUrl, redactUrl */
+/* unused harmony exports recording, parseHeaders, safeUrl, redactUrl, expandPaths */
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3024);
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3916);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3916);
+
 
 
 const where = (name) => `input "${name}"`;
@@ -37495,7 +37515,7 @@ const input = {
     required(raw, name, hint) {
         const value = raw.get(name).trim();
         if (value === '')
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`is required: ${hint}`, where(name));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConfigurationError */ .j1(`is required: ${hint}`, where(name));
         return value;
     },
     optional(raw, name) {
@@ -37520,13 +37540,13 @@ const input = {
             return true;
         if (['false', 'no', '0', 'off', ''].includes(value))
             return false;
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected true or false, got "${raw.get(name)}"`, where(name));
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConfigurationError */ .j1(`expected true or false, got "${raw.get(name)}"`, where(name));
     },
     int(raw, name, min = 0) {
         const text = raw.get(name).trim();
         const value = Number(text);
         if (!/^-?\d+$/.test(text) || value < min) {
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected a whole number >= ${min}, got "${text}"`, where(name));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConfigurationError */ .j1(`expected a whole number >= ${min}, got "${text}"`, where(name));
         }
         return value;
     },
@@ -37547,7 +37567,7 @@ const input = {
             const range = [Number.isFinite(min) ? `>= ${min}` : '', Number.isFinite(max) ? `<= ${max}` : '']
                 .filter(Boolean)
                 .join(' and ');
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected a number${range ? ` ${range}` : ''}, got "${text}"`, where(name));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConfigurationError */ .j1(`expected a number${range ? ` ${range}` : ''}, got "${text}"`, where(name));
         }
         return value;
     },
@@ -37556,7 +37576,7 @@ const input = {
         return input.list(raw, name).map((text) => {
             const value = Number(text);
             if (!(value > 0) || !Number.isFinite(value) || (options.integer && !Number.isInteger(value))) {
-                throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected ${options.integer ? 'whole numbers' : 'numbers'} > 0, got "${text}"`, where(name));
+                throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConfigurationError */ .j1(`expected ${options.integer ? 'whole numbers' : 'numbers'} > 0, got "${text}"`, where(name));
             }
             return value;
         });
@@ -37566,7 +37586,7 @@ const input = {
         const text = raw.get(name).trim();
         const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(text);
         if (!m) {
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected a duration such as 500ms, 5s, 2m or 1h, got "${text}"`, where(name));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConfigurationError */ .j1(`expected a duration such as 500ms, 5s, 2m or 1h, got "${text}"`, where(name));
         }
         const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's')];
         return Number(m[1]) * unit;
@@ -37574,7 +37594,7 @@ const input = {
     choice(raw, name, choices) {
         const value = raw.get(name).trim().toLowerCase();
         if (!choices.includes(value)) {
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected one of ${choices.join(', ')}, got "${raw.get(name)}"`, where(name));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConfigurationError */ .j1(`expected one of ${choices.join(', ')}, got "${raw.get(name)}"`, where(name));
         }
         return value;
     },
@@ -37599,7 +37619,7 @@ function inlineOrFile(text, name) {
     const path = text.trim();
     if (path.includes('\n') || !(0,node_fs__WEBPACK_IMPORTED_MODULE_0__.existsSync)(path)) {
         if (/^[^\s:{]+\.(ya?ml|json)$/i.test(path)) {
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`file not found: ${path}; give inline YAML/JSON or an existing file`, where(name));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConfigurationError */ .j1(`file not found: ${path}; give inline YAML/JSON or an existing file`, where(name));
         }
         return { text, where: where(name) };
     }
@@ -37607,7 +37627,7 @@ function inlineOrFile(text, name) {
         return { text: (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.readFileSync)(path, 'utf8'), where: path };
     }
     catch (e) {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`cannot read ${path} (${e.code})`, where(name));
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConfigurationError */ .j1(`cannot read ${path} (${e.code})`, where(name));
     }
 }
 /** `Name: value` per line. The message never repeats a line: it may hold a token. */
@@ -37641,6 +37661,117 @@ function redactUrl(url) {
     if (u.username || u.password)
         [u.username, u.password] = ['***', ''];
     return u.toString();
+}
+const GLOB_CHARS = /[*?[{]/;
+/**
+ * The files an input names: paths or globs (`*`, `?`, `[abc]`, `{a,b}`, and `**` for any depth), resolved
+ * from the working directory; the matches of each glob sorted, duplicates dropped. A pattern that matches no
+ * file is an error naming it: an empty merge or an artifact downloaded to another folder must not pass.
+ * Pure JavaScript, for commands that should not load the data engine (whose glob serves the data inputs).
+ */
+function expandPaths(patterns, name) {
+    const files = [];
+    for (const pattern of patterns) {
+        const absolute = resolve(pattern);
+        const matches = GLOB_CHARS.test(pattern) ? globFiles(absolute) : isFile(absolute) ? [absolute] : [];
+        if (matches.length === 0) {
+            const what = GLOB_CHARS.test(pattern)
+                ? `the pattern "${pattern}" matches no file`
+                : `file not found: ${pattern}`;
+            throw new ConfigurationError(`${what} (relative paths are resolved from ${process.cwd()})`, where(name));
+        }
+        for (const file of matches)
+            if (!files.includes(file))
+                files.push(file);
+    }
+    return files;
+}
+function isFile(path) {
+    try {
+        return statSync(path).isFile();
+    }
+    catch {
+        return false;
+    }
+}
+function globFiles(absolute) {
+    const { root } = parse(absolute);
+    const segments = absolute.slice(root.length).split(sep).filter(Boolean);
+    // A trailing ** means every file below, as it does in DuckDB's glob and in most shells.
+    if (segments[segments.length - 1] === '**')
+        segments.push('*');
+    const found = new Set();
+    walk(root, segments, found);
+    return [...found].sort();
+}
+function walk(dir, segments, found) {
+    if (segments.length === 0) {
+        if (isFile(dir))
+            found.add(dir);
+        return;
+    }
+    const [head, ...rest] = segments;
+    if (!GLOB_CHARS.test(head)) {
+        walk(join(dir, head), rest, found);
+        return;
+    }
+    let entries;
+    try {
+        entries = readdirSync(dir);
+    }
+    catch {
+        return; // not a folder, or unreadable: nothing matches below it
+    }
+    if (head === '**') {
+        walk(dir, rest, found);
+        for (const entry of entries) {
+            const path = join(dir, entry);
+            if (isDirectory(path))
+                walk(path, segments, found);
+        }
+        return;
+    }
+    const pattern = segmentPattern(head);
+    for (const entry of entries)
+        if (pattern.test(entry))
+            walk(join(dir, entry), rest, found);
+}
+function isDirectory(path) {
+    try {
+        return statSync(path).isDirectory();
+    }
+    catch {
+        return false;
+    }
+}
+const escapeRegExp = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/** One path segment of a glob as a regular expression. */
+function segmentPattern(segment) {
+    let source = '';
+    for (let i = 0; i < segment.length; i++) {
+        const c = segment[i];
+        const close = c === '[' ? segment.indexOf(']', i + 2) : c === '{' ? segment.indexOf('}', i + 1) : -1;
+        if (c === '*')
+            source += '.*';
+        else if (c === '?')
+            source += '.';
+        else if (c === '[' && close > 0) {
+            const body = segment.slice(i + 1, close);
+            source += `[${body.startsWith('!') ? `^${body.slice(1)}` : body}]`.replace(/\\/g, '\\\\');
+            i = close;
+        }
+        else if (c === '{' && close > 0) {
+            source += `(?:${segment
+                .slice(i + 1, close)
+                .split(',')
+                .map(escapeRegExp)
+                .join('|')})`;
+            i = close;
+        }
+        else
+            source += escapeRegExp(c);
+    }
+    return new RegExp(`^${source}$`);
 }
 
 

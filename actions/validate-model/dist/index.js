@@ -31613,27 +31613,27 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _commands_validate_model_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7188);
+/* harmony import */ var _commands_validate_model_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6610);
 /* harmony import */ var _runtime_github_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4352);
 
 
-await (0,_runtime_github_js__WEBPACK_IMPORTED_MODULE_1__/* .runAction */ .Cs)(_commands_validate_model_js__WEBPACK_IMPORTED_MODULE_0__/* .validateModel */ .gt);
+await (0,_runtime_github_js__WEBPACK_IMPORTED_MODULE_1__/* .runAction */ .Cs)(_commands_validate_model_js__WEBPACK_IMPORTED_MODULE_0__/* .validateModel */ .g);
 
 __webpack_async_result__();
 } catch(e) { __webpack_async_result__(e); } }, 1);
 
 /***/ }),
 
-/***/ 7188:
+/***/ 6610:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  gt: () => (/* binding */ validateModel)
+  g: () => (/* binding */ validateModel)
 });
 
-// UNUSED EXPORTS: readValidateModelInputs, sortLabels
+// UNUSED EXPORTS: readValidateModelInputs
 
 ;// CONCATENATED MODULE: ./src/data/batcher.ts
 function allocate(read, size) {
@@ -33734,8 +33734,10 @@ function loadGates(inline, file) {
  *
  * Every metric is a function of weighted sufficient statistics: a confusion matrix, a sum of per-row log
  * losses and, per scored class, sums gathered in one walk down the rows sorted by score (sorted once). The
- * point estimate uses unit weights; the paired bootstrap in significance.ts reuses the same code with
- * Poisson weights, so the two can never disagree on what a metric means.
+ * paired bootstrap in significance.ts walks the rows with Poisson weights; the point estimate goes through
+ * ClassificationStatistics, where the ranking sums are kept as run lengths of distinct scores instead,
+ * because those add up across shards of a test set and the ranking sums do not. Both end in
+ * classificationFromSums, so no two paths can disagree on what a metric means.
  */
 const LABEL_METRICS = [
     'accuracy',
@@ -33755,6 +33757,11 @@ const BINARY_METRICS = ['precision', 'recall', 'f1'];
 const SCORE_METRICS = ['roc_auc', 'pr_auc', 'log_loss'];
 /** Per-class metrics, named `<metric>.<label>`. */
 const PER_CLASS_METRICS = ['precision', 'recall', 'f1'];
+/** numpy's np.unique order, which scikit-learn uses for classes_: numeric when every label is a number. */
+function sortLabels(labels) {
+    const numeric = labels.every((l) => l.trim() !== '' && Number.isFinite(Number(l)));
+    return [...labels].sort(numeric ? (a, b) => Number(a) - Number(b) : (a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
 /**
  * Metric names: accuracy, balanced_accuracy, {precision,recall,f1}_{macro,micro,weighted}, mcc,
  * roc_auc, pr_auc, log_loss; for two classes also precision, recall, f1 of the positive class; and
@@ -33766,28 +33773,207 @@ const PER_CLASS_METRICS = ['precision', 'recall', 'f1'];
  * sum), not the trapezoidal area under the precision-recall curve.
  */
 function classificationMetrics(input) {
+    return classificationFromStatistics(classificationStatistics(input));
+}
+/** The statistics of the rows of an input: see ClassificationStatistics. */
+function classificationStatistics(input) {
     const prepared = prepareClassification(input);
-    const sums = createClassificationSums(prepared);
-    accumulateClassification(prepared, new Uint8Array(prepared.rows).fill(1), sums);
+    const { classes, yTrue, yPred, proba } = input;
+    const C = classes.length;
+    const confusion = new Float64Array(C * C);
+    for (let i = 0; i < prepared.rows; i++)
+        confusion[yTrue[i] * C + yPred[i]]++;
+    const k = input.scoreClasses ?? C;
+    const { scores } = prepared;
+    return {
+        classes,
+        scoreClasses: k,
+        positiveIndex: input.positiveIndex ?? 1,
+        rows: prepared.rows,
+        confusion,
+        scores: scores && {
+            float32: proba instanceof Float32Array,
+            // In the order accumulateClassification adds them, so the two sums agree to the last bit.
+            lossSum: sum(scores.loss),
+            runs: scores.columns.map((column) => scoreRuns(column, proba, k)),
+        },
+        noScores: prepared.noScores,
+    };
+}
+/** Every metric, the per-class table and the confusion matrix of the statistics of a set of rows. */
+function classificationFromStatistics(stats) {
+    const { classes, confusion: all } = stats;
+    const C = classes.length;
+    const present = [];
+    for (let id = 0; id < C; id++) {
+        let seen = false;
+        for (let j = 0; j < C && !seen; j++)
+            seen = all[id * C + j] > 0 || all[j * C + id] > 0;
+        if (seen)
+            present.push(id);
+    }
+    const L = present.length;
+    const confusion = new Float64Array(L * L);
+    present.forEach((t, a) => {
+        present.forEach((p, b) => {
+            confusion[a * L + b] = all[t * C + p];
+        });
+    });
+    const binary = C === 2;
+    const labels = present.map((id) => classes[id]);
+    const layout = {
+        binary,
+        labels,
+        positive: binary ? present.indexOf(stats.positiveIndex) : -1,
+        positiveName: classes[stats.positiveIndex] ?? '',
+        scored: stats.scores ? stats.scores.runs.map((r) => classes[r.classId]) : null,
+        noScores: stats.noScores,
+    };
+    const totals = {
+        weight: stats.rows,
+        confusion,
+        loss: stats.scores?.lossSum ?? 0,
+        ranking: stats.scores?.runs.map(rankingFromRuns) ?? [],
+    };
     const notes = [];
-    const metrics = classificationFromSums(prepared, sums, notes);
-    const L = prepared.labels.length;
-    const stats = labelStats(sums.confusion, L);
+    const metrics = classificationFromSums(layout, totals, notes);
+    const perLabel = labelStats(confusion, L);
     return {
         metrics,
-        perClass: prepared.labels.map((label, l) => ({
+        perClass: labels.map((label, l) => ({
             label,
-            precision: stats.precision[l],
-            recall: stats.recall[l],
-            f1: stats.f1[l],
-            support: stats.support[l],
+            precision: perLabel.precision[l],
+            recall: perLabel.recall[l],
+            f1: perLabel.f1[l],
+            support: perLabel.support[l],
         })),
         confusionMatrix: {
-            labels: prepared.labels,
-            matrix: prepared.labels.map((_, t) => Array.from(sums.confusion.subarray(t * L, (t + 1) * L))),
+            labels,
+            matrix: labels.map((_, t) => Array.from(confusion.subarray(t * L, (t + 1) * L))),
         },
         notes,
     };
+}
+/**
+ * The statistics of the union of disjoint sets of rows. The parts must share the classes the model scores
+ * and the positive class (a RangeError otherwise); labels only the data has are matched by name. `order`
+ * fixes the class space of the result, when it must be the same as other merges' (a superset of the parts').
+ */
+function mergeClassificationStatistics(parts, order) {
+    const [first] = parts;
+    const k = first.scoreClasses;
+    const scored = first.classes.slice(0, k);
+    for (const part of parts) {
+        const same = part.scoreClasses === k &&
+            part.positiveIndex === first.positiveIndex &&
+            part.classes.slice(0, k).every((c, i) => c === scored[i]);
+        if (!same)
+            throw new RangeError('statistics of different scored classes or positive classes do not merge');
+    }
+    // Labels the model does not score follow in the order they were met, as they do in one evaluation.
+    const classes = [...(order ?? scored)];
+    for (const part of parts)
+        for (const c of part.classes.slice(k))
+            if (!classes.includes(c))
+                classes.push(c);
+    if (classes.slice(0, k).some((c, i) => c !== scored[i]))
+        throw new RangeError('the class order must start with the scored classes');
+    const C = classes.length;
+    const confusion = new Float64Array(C * C);
+    for (const part of parts) {
+        const id = part.classes.map((c) => classes.indexOf(c));
+        const n = part.classes.length;
+        for (let t = 0; t < n; t++)
+            for (let p = 0; p < n; p++)
+                confusion[id[t] * C + id[p]] += part.confusion[t * n + p];
+    }
+    const unscored = parts.find((part) => part.scores === null);
+    return {
+        classes,
+        scoreClasses: k,
+        positiveIndex: first.positiveIndex,
+        rows: parts.reduce((n, part) => n + part.rows, 0),
+        confusion,
+        scores: unscored
+            ? null
+            : {
+                float32: parts.every((part) => part.scores.float32),
+                lossSum: parts.reduce((total, part) => total + part.scores.lossSum, 0),
+                runs: first.scores.runs.map((_, c) => parts.map((part) => part.scores.runs[c]).reduce(mergeRuns)),
+            },
+        noScores: unscored?.noScores ?? '',
+    };
+}
+/** Two run-length lists as one: a score in both adds its counts, which is what ties across shards are. */
+function mergeRuns(a, b) {
+    const na = a.scores.length;
+    const nb = b.scores.length;
+    const scores = new Float64Array(na + nb);
+    const positives = new Float64Array(na + nb);
+    const negatives = new Float64Array(na + nb);
+    let i = 0;
+    let j = 0;
+    let g = 0;
+    while (i < na || j < nb) {
+        const score = j === nb ? a.scores[i] : i === na ? b.scores[j] : Math.max(a.scores[i], b.scores[j]);
+        if (i < na && a.scores[i] === score) {
+            positives[g] += a.positives[i];
+            negatives[g] += a.negatives[i++];
+        }
+        if (j < nb && b.scores[j] === score) {
+            positives[g] += b.positives[j];
+            negatives[g] += b.negatives[j++];
+        }
+        scores[g++] = score;
+    }
+    return {
+        classId: a.classId,
+        scores: scores.slice(0, g),
+        positives: positives.slice(0, g),
+        negatives: negatives.slice(0, g),
+    };
+}
+/** A sorted column as its tie groups: the score of each and how many positive and negative rows it holds. */
+function scoreRuns(column, proba, k) {
+    const { order, flags, classId } = column;
+    let groups = 0;
+    for (let at = 0; at < flags.length; at++)
+        groups += flags[at] >> 1;
+    const runs = {
+        classId,
+        scores: new Float64Array(groups),
+        positives: new Float64Array(groups),
+        negatives: new Float64Array(groups),
+    };
+    for (let at = 0, g = 0; at < flags.length; at++) {
+        const f = flags[at];
+        if (f & 1)
+            runs.positives[g]++;
+        else
+            runs.negatives[g]++;
+        // + 0: -0 and +0 are one score, as they are one tie group.
+        if (f & 2)
+            runs.scores[g++] = proba[order[at] * k + classId] + 0;
+    }
+    return runs;
+}
+/** The ranking sums of a run-length list, walked from the highest score down. */
+function rankingFromRuns(runs) {
+    const ranking = { positives: 0, negatives: 0, area: 0, precision: 0 };
+    for (let g = 0; g < runs.scores.length; g++)
+        addTieGroup(ranking, runs.positives[g], runs.negatives[g]);
+    return ranking;
+}
+/**
+ * Adds the next group of tied scores, walking down from the highest, to the ranking sums: the one place
+ * both the weighted walk of the bootstrap and the run-length lists of the statistics go through.
+ */
+function addTieGroup(r, groupPositives, groupNegatives) {
+    r.area += groupNegatives * (r.positives + groupPositives / 2);
+    r.positives += groupPositives;
+    r.negatives += groupNegatives;
+    // Branch-free: a group without positives adds 0, and the max only guards 0 / 0 before any weight.
+    r.precision += groupPositives * (r.positives / Math.max(r.positives + r.negatives, 1));
 }
 function prepareClassification(input) {
     const { classes, yTrue, yPred } = input;
@@ -33830,6 +34016,7 @@ function prepareClassification(input) {
         labels,
         positive: binary ? labelOf[positiveIndex] : -1,
         positiveName: classes[positiveIndex] ?? '',
+        scored: scores ? scores.columns.map((c) => c.label) : null,
         cell,
         scores,
         noScores: reason,
@@ -33891,7 +34078,7 @@ function scoreColumn(proba, k, column, yTrue, label) {
     const flags = new Uint8Array(rows);
     for (let at = 0; at < rows; at++)
         flags[at] = (yTrue[order[at]] === column ? 1 : 0) | (lastOfGroup[at] << 1);
-    return { order, flags, label };
+    return { order, flags, classId: column, label };
 }
 const RADIX_BITS = 11;
 /**
@@ -34003,13 +34190,11 @@ function accumulateClassification(prepared, weights, sums) {
  */
 function walkScores(flags, weights, cell, loss, sums, column) {
     const { confusion } = sums;
+    const ranking = sums.ranking[column];
+    Object.assign(ranking, { positives: 0, negatives: 0, area: 0, precision: 0 });
     let lossSum = 0;
     let groupPositives = 0;
     let groupWeight = 0;
-    let positives = 0;
-    let negatives = 0;
-    let area = 0;
-    let precision = 0;
     for (let i = 0; i < flags.length; i++) {
         const w = weights[i];
         if (cell !== null) {
@@ -34020,17 +34205,11 @@ function walkScores(flags, weights, cell, loss, sums, column) {
         groupPositives += w * (f & 1);
         groupWeight += w;
         if (f & 2) {
-            const groupNegatives = groupWeight - groupPositives;
-            area += groupNegatives * (positives + groupPositives / 2);
-            positives += groupPositives;
-            negatives += groupNegatives;
-            // Branch-free: a group without positives adds 0, and the max only guards 0 / 0 before any weight.
-            precision += groupPositives * (positives / Math.max(positives + negatives, 1));
+            addTieGroup(ranking, groupPositives, groupWeight - groupPositives);
             groupPositives = 0;
             groupWeight = 0;
         }
     }
-    Object.assign(sums.ranking[column], { positives, negatives, area, precision });
     return lossSum;
 }
 const sum = (values) => values.reduce((a, b) => a + b, 0);
@@ -34155,25 +34334,24 @@ function explainLabelMetrics(prepared, s, mcc, notes) {
     }
 }
 function scoreMetrics(prepared, sums, notes) {
-    const { scores } = prepared;
-    if (!scores) {
+    const { scored } = prepared;
+    if (!scored) {
         notes?.push(prepared.noScores);
         return { roc_auc: null, pr_auc: null, log_loss: null };
     }
-    const { columns } = scores;
     // Mann-Whitney form of the ROC area; undefined (NaN) without both classes.
     const auc = sums.ranking.map((r) => r.positives > 0 && r.negatives > 0 ? r.area / (r.positives * r.negatives) : NaN);
     // sklearn's average_precision_score: recall steps times precision. Without positives sklearn warns and
     // returns 0, and the class still counts in the macro mean.
     const ap = sums.ranking.map((r) => (r.positives > 0 ? r.precision / r.positives : NaN));
     if (notes) {
-        const oneClass = columns.filter((_, c) => Number.isNaN(auc[c])).map((c) => c.label);
+        const oneClass = scored.filter((_, c) => Number.isNaN(auc[c]));
         if (oneClass.length > 0) {
-            notes.push(columns.length === 1
+            notes.push(scored.length === 1
                 ? 'roc_auc is undefined: y_true holds only one class.'
                 : `roc_auc (one-vs-rest) is undefined: class ${oneClass.join(', ')} is absent from y_true or is all of it.`);
         }
-        const noPositives = columns.filter((_, c) => Number.isNaN(ap[c])).map((c) => c.label);
+        const noPositives = scored.filter((_, c) => Number.isNaN(ap[c]));
         if (noPositives.length > 0) {
             notes.push(`Average precision is 0 for ${noPositives.join(', ')}: no row of y_true has it, as scikit-learn does.`);
         }
@@ -34191,7 +34369,8 @@ function scoreMetrics(prepared, sums, notes) {
  * Regression metrics that agree with scikit-learn 1.2.1 to 1e-9 (checked against committed fixtures).
  *
  * As in classification.ts, every metric is a function of weighted sums, so that the point estimate (unit
- * weights) and the paired bootstrap (Poisson weights) share one definition.
+ * weights), the paired bootstrap (Poisson weights) and the merge of a test set's shards
+ * (mergeRegressionStatistics) share one definition.
  */
 const REGRESSION_METRICS = [
     'mae',
@@ -34205,10 +34384,52 @@ const REGRESSION_METRICS = [
 /** sklearn's MAPE divides by max(|y|, eps) with the float64 epsilon, so a zero target gives a huge ratio. */
 const MAPE_EPSILON = Number.EPSILON;
 function regressionMetrics(yTrue, yPred) {
+    return regressionFromStatistics(regressionStatistics(yTrue, yPred));
+}
+function regressionStatistics(yTrue, yPred) {
     const prepared = prepareRegression(yTrue, yPred);
+    const { invalid, hasZeroTarget, errorCentre, trueCentre } = prepared;
     const sums = accumulateRegression(prepared, new Uint8Array(prepared.rows).fill(1));
+    return { ...sums, invalid, hasZeroTarget, errorCentre, trueCentre };
+}
+function regressionFromStatistics(stats) {
     const notes = [];
-    return { metrics: regressionFromSums(prepared, sums, notes), notes };
+    return { metrics: regressionFromSums(stats, stats, notes), notes };
+}
+/** The statistics of the union of disjoint sets of rows. */
+function mergeRegressionStatistics(parts) {
+    const weighted = parts.filter((part) => part.weight > 0);
+    const weight = weighted.reduce((n, part) => n + part.weight, 0);
+    // A common centre near every part's keeps the shifted sums as exact as the parts'; equal centres (a
+    // constant series) stay exactly that value, so its centred sums stay exact zeros.
+    const commonCentre = (centreOf) => {
+        const centres = weighted.map(centreOf);
+        if (centres.every((c) => c === centres[0]))
+            return centres[0] ?? 0;
+        return weighted.reduce((total, part, i) => total + part.weight * centres[i], 0) / weight;
+    };
+    const errorCentre = commonCentre((part) => part.errorCentre);
+    const trueCentre = commonCentre((part) => part.trueCentre);
+    const total = (value) => weighted.reduce((sum, part) => sum + value(part), 0);
+    // Moving sums centred on c_i to centre c: sum(x - c) = sum(x - c_i) + w d and
+    // sum((x - c)^2) = sum((x - c_i)^2) + 2 d sum(x - c_i) + w d^2, with d = c_i - c.
+    const shifted = (sum, w, d) => sum + w * d;
+    const shiftedSquares = (squares, sum, w, d) => squares + 2 * d * sum + w * d * d;
+    return {
+        weight,
+        absError: total((p) => p.absError),
+        squaredError: total((p) => p.squaredError),
+        relativeError: total((p) => p.relativeError),
+        centredError: total((p) => shifted(p.centredError, p.weight, p.errorCentre - errorCentre)),
+        centredErrorSquared: total((p) => shiftedSquares(p.centredErrorSquared, p.centredError, p.weight, p.errorCentre - errorCentre)),
+        centredTrue: total((p) => shifted(p.centredTrue, p.weight, p.trueCentre - trueCentre)),
+        centredTrueSquared: total((p) => shiftedSquares(p.centredTrueSquared, p.centredTrue, p.weight, p.trueCentre - trueCentre)),
+        maxError: weighted.reduce((max, part) => Math.max(max, part.maxError), 0),
+        invalid: parts.find((part) => part.invalid)?.invalid ?? '',
+        hasZeroTarget: parts.some((part) => part.hasZeroTarget),
+        errorCentre,
+        trueCentre,
+    };
 }
 function prepareRegression(yTrue, yPred) {
     const rows = yTrue.length;
@@ -34368,6 +34589,10 @@ function mcnemar(correctA, correctB) {
                 c++;
         }
     }
+    return mcnemarFromCounts(b, c);
+}
+/** The same test from the discordant counts alone, which add up across shards of the rows. */
+function mcnemarFromCounts(b, c) {
     const k = Math.min(b, c);
     return { b, c, statistic: k, pValue: binomialTwoSidedHalf(k, b + c), method: 'exact' };
 }
@@ -34626,7 +34851,222 @@ function assertSameRows(a, b) {
         throw new RangeError('candidate and baseline must be evaluated on the same rows (same yTrue)');
 }
 
+;// CONCATENATED MODULE: ./src/metrics/sufficient.ts
+/**
+ * Sufficient statistics as JSON: what validate-model writes under details.sufficient, so that the reports
+ * of a test set's shards merge into the metrics of the whole. Exact: counts are integers, sums are full
+ * doubles, and float32 scores are written with the 9 significant digits that identify a float32 (read back
+ * through Math.fround), which halves the longest part of the report.
+ */
+
+
+const isClassificationStatistics = (s) => 'confusion' in s;
+const statisticsRows = (s) => isClassificationStatistics(s) ? s.rows : s.weight;
+function classSpaceToJson(s) {
+    return {
+        classes: s.classes,
+        scoredClasses: s.scoreClasses,
+        positiveLabel: s.classes[s.positiveIndex] ?? '',
+    };
+}
+// 9 significant digits identify every float32; Math.fround on reading gives back the very value.
+const float32Json = (x) => Number(x.toPrecision(9));
+function statisticsToJson(s) {
+    if (!isClassificationStatistics(s)) {
+        return {
+            rows: s.weight,
+            absErrorSum: s.absError,
+            squaredErrorSum: s.squaredError,
+            relativeErrorSum: s.relativeError,
+            maxAbsError: s.maxError,
+            error: { centre: s.errorCentre, sum: s.centredError, sumSquares: s.centredErrorSquared },
+            target: { centre: s.trueCentre, sum: s.centredTrue, sumSquares: s.centredTrueSquared },
+            zeroTarget: s.hasZeroTarget,
+            ...(s.invalid ? { invalid: s.invalid } : {}),
+        };
+    }
+    const C = s.classes.length;
+    const json = {
+        rows: s.rows,
+        confusionMatrix: s.classes.map((_, t) => Array.from(s.confusion.subarray(t * C, (t + 1) * C))),
+    };
+    if (!s.scores)
+        return { ...json, noScores: s.noScores };
+    const { float32 } = s.scores;
+    json.scores = {
+        type: float32 ? 'float32' : 'float64',
+        logLossSum: s.scores.lossSum,
+        ranking: s.scores.runs.map((r) => ({
+            class: s.classes[r.classId],
+            scores: Array.from(r.scores, float32 ? float32Json : (x) => x),
+            positives: Array.from(r.positives),
+            negatives: Array.from(r.negatives),
+        })),
+    };
+    return json;
+}
+/** A malformed details.sufficient: `path` names the field, for the message the command gives. */
+class StatisticsFormatError extends Error {
+    path;
+    constructor(path, message) {
+        super(`${path}: ${message}`);
+        this.path = path;
+    }
+}
+/** Reads one node back; throws a StatisticsFormatError naming the field that is wrong. */
+function statisticsFromJson(json, path, task, space) {
+    const read = new JsonReader(path);
+    const node = read.object(json, '');
+    if (task === 'regression') {
+        const centred = (key) => {
+            const c = read.object(node[key], key);
+            return {
+                centre: read.number(c.centre, `${key}.centre`),
+                sum: read.number(c.sum, `${key}.sum`),
+                squares: read.number(c.sumSquares, `${key}.sumSquares`),
+            };
+        };
+        const error = centred('error');
+        const target = centred('target');
+        return {
+            weight: read.count(node.rows, 'rows'),
+            absError: read.number(node.absErrorSum, 'absErrorSum'),
+            squaredError: read.number(node.squaredErrorSum, 'squaredErrorSum'),
+            relativeError: read.number(node.relativeErrorSum, 'relativeErrorSum'),
+            maxError: read.number(node.maxAbsError, 'maxAbsError'),
+            centredError: error.sum,
+            centredErrorSquared: error.squares,
+            centredTrue: target.sum,
+            centredTrueSquared: target.squares,
+            errorCentre: error.centre,
+            trueCentre: target.centre,
+            hasZeroTarget: read.boolean(node.zeroTarget, 'zeroTarget'),
+            invalid: node.invalid === undefined ? '' : read.string(node.invalid, 'invalid'),
+        };
+    }
+    const { classes, scoredClasses } = space;
+    const C = classes.length;
+    const rows = read.count(node.rows, 'rows');
+    const confusion = new Float64Array(C * C);
+    const matrix = read.array(node.confusionMatrix, 'confusionMatrix', C);
+    matrix.forEach((row, t) => {
+        read.array(row, `confusionMatrix[${t}]`, C).forEach((count, p) => {
+            confusion[t * C + p] = read.count(count, `confusionMatrix[${t}][${p}]`);
+        });
+    });
+    if (confusion.reduce((a, b) => a + b, 0) !== rows)
+        throw new StatisticsFormatError(path, `confusionMatrix does not add up to rows (${rows})`);
+    const base = {
+        classes,
+        scoreClasses: scoredClasses,
+        positiveIndex: classes.indexOf(space.positiveLabel),
+        rows,
+        confusion,
+    };
+    if (node.scores === undefined)
+        return { ...base, scores: null, noScores: read.string(node.noScores ?? '', 'noScores') };
+    const scores = read.object(node.scores, 'scores');
+    const type = read.string(scores.type, 'scores.type');
+    if (type !== 'float32' && type !== 'float64')
+        throw new StatisticsFormatError(path, `scores.type must be float32 or float64, not ${JSON.stringify(type)}`);
+    const runs = read.array(scores.ranking, 'scores.ranking').map((entry, c) => {
+        const at = `scores.ranking[${c}]`;
+        const r = read.object(entry, at);
+        const classId = classes.indexOf(read.string(r.class, `${at}.class`));
+        if (classId < 0 || classId >= scoredClasses)
+            throw new StatisticsFormatError(path, `${at}.class ${JSON.stringify(r.class)} is not a scored class`);
+        const values = read.array(r.scores, `${at}.scores`);
+        const n = values.length;
+        const out = {
+            classId,
+            scores: Float64Array.from(values, (v, i) => {
+                const x = read.number(v, `${at}.scores[${i}]`);
+                return type === 'float32' ? Math.fround(x) : x;
+            }),
+            positives: Float64Array.from(read.array(r.positives, `${at}.positives`, n), (v, i) => read.count(v, `${at}.positives[${i}]`)),
+            negatives: Float64Array.from(read.array(r.negatives, `${at}.negatives`, n), (v, i) => read.count(v, `${at}.negatives[${i}]`)),
+        };
+        for (let i = 1; i < n; i++)
+            if (!(out.scores[i] < out.scores[i - 1]))
+                throw new StatisticsFormatError(path, `${at}.scores are not strictly descending at ${i}`);
+        return out;
+    });
+    return {
+        ...base,
+        scores: {
+            float32: type === 'float32',
+            lossSum: read.number(scores.logLossSum, 'scores.logLossSum'),
+            runs,
+        },
+        noScores: '',
+    };
+}
+/**
+ * The statistics of the union of disjoint sets of rows of one task. `classes`: the class space of the result
+ * (a superset of the parts'), so that every node of a merged report shares one.
+ */
+function mergeStatistics(parts, classes) {
+    return isClassificationStatistics(parts[0])
+        ? mergeClassificationStatistics(parts, classes)
+        : mergeRegressionStatistics(parts);
+}
+/** Every metric of a node and its row count; for classification also the per-class table and confusion matrix. */
+function metricsFromStatistics(s) {
+    const rows = statisticsRows(s);
+    if (!isClassificationStatistics(s))
+        return { ...regressionFromStatistics(s), rows };
+    const result = classificationFromStatistics(s);
+    return { metrics: result.metrics, rows, notes: result.notes, classification: result };
+}
+/** Typed reads of parsed JSON, each naming the field on failure (a StatisticsFormatError). */
+class JsonReader {
+    path;
+    constructor(path) {
+        this.path = path;
+    }
+    fail(field, what, value) {
+        const at = field ? `${this.path}.${field}` : this.path;
+        throw new StatisticsFormatError(at, `expected ${what}, got ${JSON.stringify(value) ?? 'nothing'}`);
+    }
+    object(value, field) {
+        if (typeof value !== 'object' || value === null || Array.isArray(value))
+            this.fail(field, 'an object', value);
+        return value;
+    }
+    array(value, field, length) {
+        if (!Array.isArray(value))
+            return this.fail(field, 'an array', value);
+        if (length !== undefined && value.length !== length)
+            this.fail(field, `${length} entries`, `${value.length} entries`);
+        return value;
+    }
+    /** A finite number; null is read as NaN, which is how JSON carries the sums of invalid data. */
+    number(value, field) {
+        if (value === null)
+            return Number.NaN;
+        if (typeof value !== 'number')
+            this.fail(field, 'a number', value);
+        return value;
+    }
+    count(value, field) {
+        if (!(typeof value === 'number' && Number.isInteger(value) && value >= 0))
+            this.fail(field, 'a whole number >= 0', value);
+        return value;
+    }
+    string(value, field) {
+        if (typeof value !== 'string')
+            this.fail(field, 'a string', value);
+        return value;
+    }
+    boolean(value, field) {
+        if (typeof value !== 'boolean')
+            this.fail(field, 'true or false', value);
+        return value;
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/metrics/index.ts
+
 
 
 
@@ -35117,11 +35557,12 @@ function fetchNames(plan) {
     return [plan.label?.name, plan.probabilities?.name, plan.scores?.name].filter((n) => Boolean(n));
 }
 
-;// CONCATENATED MODULE: ./src/model/load.ts
-
-
-
-
+;// CONCATENATED MODULE: ./src/model/safety.ts
+/**
+ * What a model file could make onnxruntime do beyond computing: load a custom-op library, or read
+ * external data from outside the model's directory. Shared by loading (refused) and scan-image (reported),
+ * and free of onnxruntime so a scan never loads a native engine.
+ */
 
 
 /** Operator domains built into onnxruntime's CPU build; anything else needs a custom-op library. */
@@ -35133,6 +35574,56 @@ const KNOWN_DOMAINS = new Set([
     'com.microsoft.nchwc',
     'ai.onnx.preview.training',
 ]);
+/**
+ * Operator domains onnxruntime's CPU build lacks, with the operators used from each: domains used by
+ * nodes first, in node order, then those only imported. Running them takes a custom-op library, that is
+ * native code the model brings along.
+ */
+function customDomains(info) {
+    const used = info.nodes.filter((n) => !KNOWN_DOMAINS.has(n.domain));
+    const imported = info.opsets.map((o) => o.domain).filter((d) => !KNOWN_DOMAINS.has(d));
+    const domains = [...new Set([...used.map((n) => n.domain), ...imported])];
+    return domains.map((domain) => ({
+        domain,
+        ops: [...new Set(used.filter((n) => n.domain === domain).map((n) => n.opType))],
+    }));
+}
+/**
+ * The initializers of the model at `path` whose external data lies outside the model's directory: an
+ * empty or absolute location, one that climbs out with `..`, or one that resolves through a symbolic
+ * link to somewhere else.
+ */
+function externalDataOutside(info, path) {
+    const dir = (0,external_node_path_.resolve)((0,external_node_path_.dirname)(path));
+    return info.externalData.filter(({ location }) => {
+        const target = (0,external_node_path_.resolve)(dir, location);
+        const rel = (0,external_node_path_.relative)(dir, target);
+        const escapes = location === '' ||
+            (0,external_node_path_.isAbsolute)(location) ||
+            rel.startsWith(`..${external_node_path_.sep}`) ||
+            rel === '..' ||
+            (0,external_node_path_.isAbsolute)(rel);
+        return escapes || linksOutside(target, dir);
+    });
+}
+function linksOutside(target, dir) {
+    let real;
+    try {
+        real = (0,external_node_fs_.realpathSync)(target);
+    }
+    catch {
+        return false; // a missing file is onnxruntime's error to report
+    }
+    return !real.startsWith((0,external_node_fs_.realpathSync)(dir) + external_node_path_.sep);
+}
+
+;// CONCATENATED MODULE: ./src/model/load.ts
+
+
+
+
+
+
 /** Reads, checks and opens an ONNX model; every refusal is a ConfigurationError naming the input and file. */
 async function loadModel(path, input, logger, options = {}) {
     const where = `input "${input}" (${path})`;
@@ -35196,20 +35687,6 @@ function checkDomains(info, where) {
         throw new errors/* ConfigurationError */.j1(`uses operator domain "${first.domain}"${ops ? ` (${ops})` : ''}, which onnxruntime does not provide: it needs a custom-op library, and mlgate loads none. Export the model with standard operators`, where);
     }
 }
-/**
- * Operator domains onnxruntime's CPU build lacks, with the operators used from each: domains used by
- * nodes first, in node order, then those only imported. Running them takes a custom-op library, that is
- * native code the model brings along.
- */
-function customDomains(info) {
-    const used = info.nodes.filter((n) => !KNOWN_DOMAINS.has(n.domain));
-    const imported = info.opsets.map((o) => o.domain).filter((d) => !KNOWN_DOMAINS.has(d));
-    const domains = [...new Set([...used.map((n) => n.domain), ...imported])];
-    return domains.map((domain) => ({
-        domain,
-        ops: [...new Set(used.filter((n) => n.domain === domain).map((n) => n.opType))],
-    }));
-}
 /** External-data locations must stay inside the model's directory: a model file must not read /etc/passwd. */
 function checkExternalData(info, path, where) {
     const [first] = externalDataOutside(info, path);
@@ -35217,35 +35694,7 @@ function checkExternalData(info, path, where) {
         throw new errors/* ConfigurationError */.j1(`tensor "${first.tensor}" keeps its data at "${first.location}", outside the model's directory; refused. External data must sit beside the model`, where);
     }
 }
-/**
- * The initializers of the model at `path` whose external data lies outside the model's directory: an
- * empty or absolute location, one that climbs out with `..`, or one that resolves through a symbolic
- * link to somewhere else.
- */
-function externalDataOutside(info, path) {
-    const dir = (0,external_node_path_.resolve)((0,external_node_path_.dirname)(path));
-    return info.externalData.filter(({ location }) => {
-        const target = (0,external_node_path_.resolve)(dir, location);
-        const rel = (0,external_node_path_.relative)(dir, target);
-        const escapes = location === '' ||
-            (0,external_node_path_.isAbsolute)(location) ||
-            rel.startsWith(`..${external_node_path_.sep}`) ||
-            rel === '..' ||
-            (0,external_node_path_.isAbsolute)(rel);
-        return escapes || linksOutside(target, dir);
-    });
-}
 /** Whether the path resolves, through a symbolic link at any level, to somewhere outside `dir`. */
-function linksOutside(target, dir) {
-    let real;
-    try {
-        real = (0,external_node_fs_.realpathSync)(target);
-    }
-    catch {
-        return false; // a missing file is onnxruntime's error to report
-    }
-    return !real.startsWith((0,external_node_fs_.realpathSync)(dir) + external_node_path_.sep);
-}
 
 ;// CONCATENATED MODULE: ./src/model/predict.ts
 
@@ -35521,10 +35970,292 @@ function buildTensor(ort, feed, batch, columnIndex) {
     return new ort.Tensor(feed.tensorType, out, dims);
 }
 
-// EXTERNAL MODULE: ./src/report/json.ts + 2 modules
-var json = __nccwpck_require__(9689);
+// EXTERNAL MODULE: ./src/report/json.ts + 1 modules
+var json = __nccwpck_require__(9205);
 // EXTERNAL MODULE: ./src/runtime/inputs.ts
 var inputs = __nccwpck_require__(2291);
+// EXTERNAL MODULE: ./src/report/types.ts
+var types = __nccwpck_require__(2563);
+;// CONCATENATED MODULE: ./src/commands/validate-model-shards.ts
+/**
+ * Sharded evaluation: validate-model's details.sufficient as JSON, and the merge of the reports of a test
+ * set's shards into the statistics of the whole. The metrics, gates and report of a merge are then made by
+ * the same code as those of one evaluation (validate-model.ts, conclude).
+ */
+
+
+
+
+
+/** The label of the slice of rows whose slice column is empty; it sorts after every value. */
+const EMPTY_SLICE = '(empty)';
+function sufficientToJson(s) {
+    return {
+        task: s.task,
+        labelColumn: s.labelColumn,
+        sliceColumns: s.sliceColumns,
+        // Written once: every node of one report shares the class space.
+        ...(isClassificationStatistics(s.model) ? classSpaceToJson(s.model) : {}),
+        model: statisticsToJson(s.model),
+        ...(s.baseline ? { baseline: statisticsToJson(s.baseline) } : {}),
+        ...(s.paired ? { paired: s.paired } : {}),
+        slices: s.slices.map((slice) => ({
+            column: slice.column,
+            value: slice.value,
+            model: statisticsToJson(slice.model),
+            ...(slice.baseline ? { baseline: statisticsToJson(slice.baseline) } : {}),
+        })),
+    };
+}
+/** Reads details.sufficient back; throws a StatisticsFormatError naming the field that is wrong. */
+function sufficientFromJson(json) {
+    const path = 'details.sufficient';
+    const read = new JsonReader(path);
+    const j = read.object(json, '');
+    const task = read.string(j.task, 'task');
+    if (task !== 'classification' && task !== 'regression')
+        throw new StatisticsFormatError(`${path}.task`, `expected classification or regression, got ${JSON.stringify(task)}`);
+    const strings = (value, field) => read.array(value, field).map((v, i) => read.string(v, `${field}[${i}]`));
+    let space;
+    if (task === 'classification') {
+        space = {
+            classes: strings(j.classes, 'classes'),
+            scoredClasses: read.count(j.scoredClasses, 'scoredClasses'),
+            positiveLabel: read.string(j.positiveLabel, 'positiveLabel'),
+        };
+        if (space.scoredClasses > space.classes.length || !space.classes.includes(space.positiveLabel))
+            throw new StatisticsFormatError(path, 'scoredClasses and positiveLabel do not fit classes');
+    }
+    const node = (value, field) => statisticsFromJson(value, `${path}.${field}`, task, space);
+    const paired = j.paired === undefined ? undefined : read.object(j.paired, 'paired');
+    return {
+        task,
+        labelColumn: read.string(j.labelColumn, 'labelColumn'),
+        sliceColumns: strings(j.sliceColumns, 'sliceColumns'),
+        model: node(j.model, 'model'),
+        ...(j.baseline === undefined ? {} : { baseline: node(j.baseline, 'baseline') }),
+        ...(paired
+            ? { paired: { b: read.count(paired.b, 'paired.b'), c: read.count(paired.c, 'paired.c') } }
+            : {}),
+        slices: read.array(j.slices, 'slices').map((entry, i) => {
+            const slice = read.object(entry, `slices[${i}]`);
+            return {
+                column: read.string(slice.column, `slices[${i}].column`),
+                value: read.string(slice.value, `slices[${i}].value`),
+                model: node(slice.model, `slices[${i}].model`),
+                ...(slice.baseline === undefined ? {} : { baseline: node(slice.baseline, `slices[${i}].baseline`) }),
+            };
+        }),
+    };
+}
+const MERGE_INPUT = 'input "merge-reports"';
+/**
+ * Reads every shard report, checks that they are parts of one evaluation, and adds up their statistics.
+ * `labelColumn` and `sliceColumns` (when given) must be what the shards were evaluated with.
+ */
+function mergeShardReports(patterns, labelColumn, sliceColumns, logger) {
+    const shards = (0,inputs/* expandPaths */.pR)(patterns, 'merge-reports').map(readShard);
+    for (const shard of shards)
+        logger.info(`${shard.path}: ${statisticsRows(shard.sufficient.model).toLocaleString('en-US')} rows`);
+    checkCompatible(shards, labelColumn, sliceColumns);
+    const [first] = shards;
+    const parts = shards.map((s) => s.sufficient);
+    // One class space for every merged node: the model's classes, then the data's own labels as met.
+    const classes = isClassificationStatistics(first.sufficient.model)
+        ? [...new Set(parts.flatMap((p) => (isClassificationStatistics(p.model) ? p.model.classes : [])))]
+        : undefined;
+    const merged = (nodes) => mergeStatistics(nodes, classes);
+    const sufficient = {
+        task: first.sufficient.task,
+        labelColumn: first.sufficient.labelColumn,
+        sliceColumns: first.sufficient.sliceColumns,
+        model: merged(parts.map((p) => p.model)),
+        ...(first.sufficient.baseline ? { baseline: merged(parts.map((p) => p.baseline)) } : {}),
+        ...(first.sufficient.paired
+            ? {
+                paired: {
+                    b: parts.reduce((n, p) => n + (p.paired?.b ?? 0), 0),
+                    c: parts.reduce((n, p) => n + (p.paired?.c ?? 0), 0),
+                },
+            }
+            : {}),
+        slices: mergeSlices(parts, merged),
+    };
+    const data = shards.map((s) => s.report.details?.data ?? {});
+    const total = (key) => data.reduce((n, d) => n + (Number(d[key]) || 0), 0);
+    const skippedByColumn = {};
+    for (const d of data)
+        for (const [column, n] of Object.entries(d.skippedByColumn ?? {}))
+            skippedByColumn[column] = (skippedByColumn[column] ?? 0) + Number(n);
+    const policies = [...new Set(data.map((d) => String(d.missingValues)))];
+    return {
+        sufficient,
+        model: first.report.details.model,
+        ...(first.report.details.baselineModel ? { baselineModel: first.report.details.baselineModel } : {}),
+        data: {
+            files: data.flatMap((d) => (Array.isArray(d.files) ? d.files : [])),
+            rowsRead: total('rowsRead'),
+            rowsEvaluated: statisticsRows(sufficient.model),
+            rowsSkipped: total('rowsSkipped'),
+            skippedByColumn,
+            missingValues: policies.join(', '),
+        },
+        merge: {
+            shards: shards.map((s) => ({
+                path: s.path,
+                rows: statisticsRows(s.sufficient.model),
+                rowsRead: s.report.details.data?.rowsRead,
+                files: s.report.details.data?.files,
+                createdAt: s.report.createdAt,
+                version: s.report.version,
+                passed: s.report.passed,
+                seconds: s.report.details.performance?.seconds,
+            })),
+            unavailable: unavailableMetrics(shards, sufficient),
+        },
+    };
+}
+function readShard(path) {
+    const refuse = (message) => new errors/* ConfigurationError */.j1(message, `${MERGE_INPUT} (${path})`);
+    let report;
+    try {
+        report = JSON.parse((0,external_node_fs_.readFileSync)(path, 'utf8'));
+    }
+    catch (e) {
+        const code = e.code;
+        throw refuse(code
+            ? `cannot read it (${code})`
+            : `is not JSON (${e.message}); give the JSON reports the shards wrote`);
+    }
+    if (report?.command !== 'validate-model')
+        throw refuse(`is not a validate-model report (command: ${JSON.stringify(report?.command)}); give the JSON reports that the validate-model steps of the shards wrote (their report-path)`);
+    if (report.schemaVersion !== types/* REPORT_SCHEMA_VERSION */.W)
+        throw refuse(`has schemaVersion ${JSON.stringify(report.schemaVersion)}, this mlgate reads ${types/* REPORT_SCHEMA_VERSION */.W}; run the shards and the merge with the same mlgate version`);
+    if (report.error)
+        throw refuse(`is the report of a shard that could not run (${report.error.message}); fix that shard and run it again`);
+    if (report.details?.sufficient === undefined)
+        throw refuse(`has no details.sufficient, the statistics a merge adds up: run the shard with sufficient-statistics: true (mlgate ${report.version ?? '(unknown version)'} wrote it)`);
+    try {
+        return { path, report, sufficient: sufficientFromJson(report.details.sufficient) };
+    }
+    catch (e) {
+        if (!(e instanceof StatisticsFormatError))
+            throw e;
+        throw refuse(`${e.message}; the report must be as validate-model wrote it`);
+    }
+}
+/** Refuses shards that are not parts of one evaluation, naming the first one that differs and what to do. */
+function checkCompatible(shards, labelColumn, sliceColumns) {
+    const [first] = shards;
+    const f = first.sufficient;
+    if (f.labelColumn !== labelColumn)
+        throw new errors/* ConfigurationError */.j1(`is "${labelColumn}", but the shards were evaluated with label-column "${f.labelColumn}" (${first.path}); set the same label column`, 'input "label-column"');
+    if (sliceColumns.length > 0 && sliceColumns.join('\n') !== f.sliceColumns.join('\n'))
+        throw new errors/* ConfigurationError */.j1(`is ${list(sliceColumns)}, but the shards were evaluated with slice-columns ${list(f.sliceColumns)} (${first.path}); leave it empty to take the shards' slices, or set the same`, 'input "slice-columns"');
+    const space = (s) => {
+        if (!isClassificationStatistics(s.model))
+            return undefined;
+        const { classes, scoreClasses, positiveIndex } = s.model;
+        return { scored: classes.slice(0, scoreClasses), positive: classes[positiveIndex] };
+    };
+    const seen = new Map();
+    for (const shard of shards) {
+        const s = shard.sufficient;
+        const differ = (what, a, b, fix) => new errors/* ConfigurationError */.j1(`${shard.path} and ${first.path} are not shards of one evaluation: ${what} (${b} against ${a}); ${fix}`, MERGE_INPUT);
+        if (s.task !== f.task)
+            throw differ('the task differs', f.task, s.task, 'merge the shards of one model');
+        if (s.labelColumn !== f.labelColumn)
+            throw differ('the label column differs', f.labelColumn, s.labelColumn, 'evaluate every shard with the same label-column');
+        const [a, b] = [space(f), space(s)];
+        if (a && b && a.scored.join('\n') !== b.scored.join('\n'))
+            throw differ("the model's class labels differ", list(a.scored), list(b.scored), 'a shard that lacks a class takes its classes from its own data: set the same class-labels on every shard');
+        if (a && b && a.positive !== b.positive)
+            throw differ('the positive label differs', a.positive, b.positive, 'set the same positive-label on every shard');
+        if (s.sliceColumns.join('\n') !== f.sliceColumns.join('\n'))
+            throw differ('the slice columns differ', list(f.sliceColumns), list(s.sliceColumns), 'evaluate every shard with the same slice-columns');
+        if (Boolean(s.baseline) !== Boolean(f.baseline))
+            throw differ('one has a baseline model and the other not', f.baseline ? 'a baseline' : 'none', s.baseline ? 'a baseline' : 'none', 'give every shard the same baseline-model, or none');
+        for (const key of ['model', 'baselineModel']) {
+            if (fingerprint(shard.report.details[key]) !== fingerprint(first.report.details[key]))
+                throw differ(`they evaluated different ${key === 'model' ? 'models' : 'baseline models'}`, describeModel(first.report.details[key]), describeModel(shard.report.details[key]), 'merge the shards of one model');
+        }
+        // The same report twice (an artifact downloaded into two folders) would count its rows twice.
+        const identity = `${shard.report.createdAt} ${statisticsRows(s.model)} ${JSON.stringify(shard.report.details.data?.files)}`;
+        const twin = seen.get(identity);
+        if (twin)
+            throw new errors/* ConfigurationError */.j1(`${shard.path} and ${twin} are the same shard report (written at ${shard.report.createdAt}); give each shard once`, MERGE_INPUT);
+        seen.set(identity, shard.path);
+    }
+}
+const list = (items) => `[${items.join(', ')}]`;
+/** What identifies a model in its report, short of a hash: everything but the path, which differs between jobs. */
+function fingerprint(model) {
+    if (!model)
+        return '';
+    const { path: _, feeds: __, ...rest } = model;
+    return JSON.stringify(rest);
+}
+const describeModel = (model) => model ? `${model.path}, ${model.sizeBytes} bytes, read as ${model.interpretation}` : 'none';
+/** Per column, the slices of every shard added up: values in sorted order, the empty value last, as one evaluation orders them. */
+function mergeSlices(parts, merged) {
+    const groups = new Map();
+    for (const part of parts) {
+        for (const slice of part.slices) {
+            const key = JSON.stringify([slice.column, slice.value]);
+            const group = groups.get(key) ?? { model: [], baseline: [] };
+            group.model.push(slice.model);
+            if (slice.baseline)
+                group.baseline.push(slice.baseline);
+            groups.set(key, group);
+        }
+    }
+    return parts[0].sliceColumns.flatMap((column) => {
+        const values = parts.flatMap((p) => p.slices.filter((s) => s.column === column).map((s) => s.value));
+        const distinct = [...new Set(values)];
+        const ordered = [
+            ...sortLabels(distinct.filter((v) => v !== EMPTY_SLICE)),
+            ...distinct.filter((v) => v === EMPTY_SLICE),
+        ];
+        return ordered.map((value) => {
+            const group = groups.get(JSON.stringify([column, value]));
+            return {
+                column,
+                value,
+                model: merged(group.model),
+                ...(group.baseline.length > 0 ? { baseline: merged(group.baseline) } : {}),
+            };
+        });
+    });
+}
+/**
+ * Metrics the shards report that the merged statistics do not give back: a metric that is not a sum over
+ * rows (a median, say) cannot be recomputed from shards, and must fail its gates rather than vanish.
+ */
+function unavailableMetrics(shards, merged) {
+    const computed = new Set(['rows']);
+    for (const node of [merged.model, merged.baseline, ...merged.slices.flatMap((s) => [s.model, s.baseline])])
+        if (node)
+            for (const name of Object.keys(metricsFromStatistics(node).metrics))
+                computed.add(name);
+    const reported = new Set();
+    for (const { report } of shards) {
+        const scopes = [
+            report.metrics,
+            report.details.baseline?.metrics,
+            ...(report.details.slices?.results ?? []).flatMap((r) => [r.metrics, r.baseline]),
+        ];
+        for (const scope of scopes)
+            for (const name of Object.keys(scope ?? {}))
+                reported.add(name);
+    }
+    const unavailable = {};
+    for (const name of [...reported].sort())
+        if (!computed.has(name))
+            unavailable[name] =
+                'the shards report it, but it is not a sum over rows, so it cannot be recomputed from their sufficient statistics (details.sufficient); gate on it per shard, or evaluate the test set unsharded';
+    return unavailable;
+}
+
 // EXTERNAL MODULE: ./src/report/markdown.ts
 var markdown = __nccwpck_require__(4285);
 ;// CONCATENATED MODULE: ./src/commands/validate-model-summary.ts
@@ -35539,8 +36270,12 @@ function renderValidateModel(report) {
         parts.push(`> [!WARNING]\n> ${w}`);
     const headline = Object.fromEntries(Object.entries(report.metrics).filter(([k]) => isHeadline(k)));
     const comparison = d.baseline;
-    parts.push(`#### Metrics (${d.task}, ${(0,markdown/* formatNumber */.ZV)(d.data?.rowsEvaluated)} rows)`);
+    const shards = d.merge?.shards;
+    const merged = shards ? `, merged from ${shards.length} shards` : '';
+    parts.push(`#### Metrics (${d.task}, ${(0,markdown/* formatNumber */.ZV)(d.data?.rowsEvaluated)} rows${merged})`);
     parts.push(comparison ? comparisonTable(headline, comparison) : (0,markdown/* metricsTable */.sQ)(headline));
+    if (comparison?.intervalsUnavailable)
+        parts.push(`No confidence intervals: ${comparison.intervalsUnavailable}.`);
     if (comparison?.mcnemar) {
         const m = comparison.mcnemar;
         parts.push(`Accuracy difference, McNemar's exact test: ${m.b} rows only the model got right, ${m.c} only the baseline; p = ${(0,markdown/* formatNumber */.ZV)(m.pValue)} (${m.pValue < 0.05 ? 'significant' : 'not significant'} at 0.05).`);
@@ -35563,6 +36298,7 @@ function renderValidateModel(report) {
     return `${parts.join('\n\n')}\n`;
 }
 function comparisonTable(metrics, comparison) {
+    const intervals = comparison.intervals !== null;
     const rows = Object.keys(metrics).map((name) => {
         const base = comparison.metrics[name];
         const interval = comparison.intervals?.[name];
@@ -35576,16 +36312,14 @@ function comparisonTable(metrics, comparison) {
                 : isImprovement(name, interval.delta)
                     ? 'significantly better'
                     : 'significantly worse';
-        return [(0,markdown/* code */.aY)(name), value, base ?? null, delta === null ? null : signed(delta), ci, verdict];
+        const row = [(0,markdown/* code */.aY)(name), value, base ?? null, delta === null ? null : signed(delta)];
+        return intervals ? [...row, ci, verdict] : row;
     });
-    return (0,markdown/* table */.tp)(['Metric', 'Model', 'Baseline', 'Δ', '95% CI of Δ (paired bootstrap)', ''], rows, [
-        'left',
-        'right',
-        'right',
-        'right',
-        'right',
-        'left',
-    ]);
+    const headers = ['Metric', 'Model', 'Baseline', 'Δ'];
+    const align = ['left', 'right', 'right', 'right'];
+    return intervals
+        ? (0,markdown/* table */.tp)([...headers, '95% CI of Δ (paired bootstrap)', ''], rows, [...align, 'right', 'left'])
+        : (0,markdown/* table */.tp)(headers, rows, align);
 }
 /** Errors and losses improve downwards; every other metric upwards. */
 const LOWER_IS_BETTER = new Set(['log_loss', 'mae', 'mse', 'rmse', 'mape', 'max_error']);
@@ -35614,16 +36348,20 @@ function modelAndData(d) {
         ...m.feeds.map((f) => `- input ${(0,markdown/* code */.aY)(f.input).markdown} (${f.as}) ← ${f.columns.length} column(s): ${f.columns.slice(0, 12).join(', ')}${f.columns.length > 12 ? ', …' : ''}`),
     ];
     const p = d.performance;
+    const run = d.merge
+        ? `**Run**: merged ${d.merge.shards.length} shard reports in ${p.seconds.toFixed(2)} s (${d.merge.shards.map((s) => `${(0,markdown/* code */.aY)(s.path).markdown}: ${(0,markdown/* formatNumber */.ZV)(s.rows)} rows`).join(', ')})`
+        : `**Run**: ${p.seconds.toFixed(2)} s, ${(0,markdown/* formatNumber */.ZV)(Math.round(p.rowsPerSecond))} rows/s, batch ${(0,markdown/* formatNumber */.ZV)(p.batchSize)}`;
     return [
         ...model(d.model, 'Model'),
         ...(d.baselineModel ? model(d.baselineModel, 'Baseline') : []),
         '',
         `**Data**: ${d.data.files.map((f) => (0,markdown/* code */.aY)(f).markdown).join(', ')}; ${(0,markdown/* formatNumber */.ZV)(d.data.rowsRead)} rows read, ${(0,markdown/* formatNumber */.ZV)(d.data.rowsSkipped)} skipped (missing-values: ${d.data.missingValues}).`,
-        `**Run**: ${p.seconds.toFixed(2)} s, ${(0,markdown/* formatNumber */.ZV)(Math.round(p.rowsPerSecond))} rows/s, batch ${(0,markdown/* formatNumber */.ZV)(p.batchSize)}, peak RSS ${Math.round(p.peakRssMb)} MB; ${d.environment.platform}, Node ${d.environment.node}.`,
+        `${run}, peak RSS ${Math.round(p.peakRssMb)} MB; ${d.environment.platform}, Node ${d.environment.node}.`,
     ].join('\n');
 }
 
 ;// CONCATENATED MODULE: ./src/commands/validate-model.ts
+
 
 
 
@@ -35646,9 +36384,27 @@ function readValidateModelInputs(raw) {
         const items = inputs/* input */.hF.list(raw, name);
         return items.length > 0 ? items : undefined;
     };
+    const mergeReports = inputs/* input */.hF.list(raw, 'merge-reports');
+    const model = inputs/* input */.hF.optional(raw, 'model');
+    const data = inputs/* input */.hF.list(raw, 'data');
+    const baselineModel = inputs/* input */.hF.optional(raw, 'baseline-model');
+    if (mergeReports.length > 0) {
+        // The shards evaluated the models: a model here would be silently ignored, which hides a mistake.
+        const extra = [
+            ['model', model],
+            ['data', data.length > 0],
+            ['baseline-model', baselineModel],
+        ].find(([, value]) => value);
+        if (extra)
+            throw new errors/* ConfigurationError */.j1(`is not used with merge-reports (the shard reports already hold the evaluation); remove it, or remove merge-reports to evaluate the model here`, `input "${extra[0]}"`);
+    }
+    else if (!model) {
+        throw new errors/* ConfigurationError */.j1(`is required: the path of the .onnx model to validate, or merge-reports to merge the JSON reports of shards evaluated elsewhere`, 'input "model"');
+    }
     return {
-        model: inputs/* input */.hF.required(raw, 'model', 'the path of the .onnx model to validate'),
-        data: inputs/* input */.hF.list(raw, 'data'),
+        model: model ?? '',
+        data,
+        mergeReports,
         labelColumn: inputs/* input */.hF.required(raw, 'label-column', 'the name of the column holding the true label'),
         task: inputs/* input */.hF.choice(raw, 'task', ['auto', 'classification', 'regression']),
         featureColumns: list('feature-columns'),
@@ -35656,13 +36412,14 @@ function readValidateModelInputs(raw) {
         positiveLabel: inputs/* input */.hF.optional(raw, 'positive-label'),
         gates: inputs/* input */.hF.lines(raw, 'gates'),
         gatesFile: inputs/* input */.hF.optional(raw, 'gates-file'),
-        baselineModel: inputs/* input */.hF.optional(raw, 'baseline-model'),
+        baselineModel,
         sliceColumns: inputs/* input */.hF.list(raw, 'slice-columns'),
         minSliceSize: inputs/* input */.hF.int(raw, 'min-slice-size', 1),
         missingValues: inputs/* input */.hF.choice(raw, 'missing-values', ['error', 'skip-row']),
         batchSize: inputs/* input */.hF.intOrAuto(raw, 'batch-size', 1),
         threads: inputs/* input */.hF.int(raw, 'threads', 0),
         bootstrapResamples: inputs/* input */.hF.intOrAuto(raw, 'bootstrap-resamples', 1),
+        sufficientStatistics: inputs/* input */.hF.bool(raw, 'sufficient-statistics'),
     };
 }
 const validateModel = {
@@ -35672,6 +36429,11 @@ const validateModel = {
     async run(inputs, logger) {
         // Gates are parsed before any data is read: a typo should cost seconds, not a full evaluation.
         const gates = loadGates(inputs.gates, inputs.gatesFile);
+        // Merging needs no data engine and no model runtime: a merge job does not pay for installing them.
+        if (inputs.mergeReports.length > 0)
+            return merge(inputs, gates, logger);
+        if (inputs.data.length === 0)
+            throw new errors/* ConfigurationError */.j1('is required: the test data (CSV/TSV/Parquet paths or globs), or merge-reports to merge the JSON reports of shards evaluated elsewhere', 'input "data"');
         const engine = await Engine.open(logger);
         try {
             return await validate_model_evaluate(inputs, gates, engine, logger);
@@ -35683,7 +36445,6 @@ const validateModel = {
 };
 async function validate_model_evaluate(inputs, gates, engine, logger) {
     const started = performance.now();
-    const warnings = [];
     const files = await expandDataInput(inputs.data, engine);
     const header = await engine.sharedColumns(files);
     for (const [column, name] of [
@@ -35762,86 +36523,187 @@ async function validate_model_evaluate(inputs, gates, engine, logger) {
     if (rows === 0) {
         throw new errors/* ConfigurationError */.j1(`every one of the ${rowsRead} rows has an empty or NaN cell; nothing left to evaluate`, 'input "data"');
     }
-    if (skipped.rows > 0)
-        warnings.push(`${skipped.rows} of ${rowsRead} rows skipped for empty or NaN cells (missing-values: skip-row)`);
     const metricsStarted = performance.now();
-    const evaluation = space
-        ? evaluateClassification(predictors, yTrue.view(), space, positiveId, inputs)
-        : evaluateRegression(predictors, yTrue.view(), inputs);
-    const sliceResults = slicesOf(slices, sliceCodes, evaluation.metricsOf, inputs.minSliceSize, predictors.length === 2);
-    const results = (0,evaluate/* evaluateGates */.ud)(gates, {
-        metrics: evaluation.metrics,
-        baseline: evaluation.baselineMetrics,
-        slices: sliceResults.map((s) => ({
-            scope: s.scope,
-            metrics: s.metrics,
-            baseline: s.baseline,
-            eligible: !s.small,
-            reason: s.small ? `fewer than ${inputs.minSliceSize} rows` : undefined,
+    const rowsOf = space
+        ? classificationRows(predictors, yTrue.view(), space, positiveId)
+        : regressionRows(predictors, yTrue.view());
+    const hasBaseline = predictors.length === 2;
+    const sufficient = {
+        task,
+        labelColumn: inputs.labelColumn,
+        sliceColumns: inputs.sliceColumns,
+        model: rowsOf.statistics(0),
+        ...(hasBaseline ? { baseline: rowsOf.statistics(1), paired: rowsOf.paired?.() } : {}),
+        slices: sliceRows(slices, sliceCodes).map(({ column, value, rows }) => ({
+            column,
+            value,
+            model: rowsOf.statistics(0, rows),
+            ...(hasBaseline ? { baseline: rowsOf.statistics(1, rows) } : {}),
         })),
-        known: knownMetrics(task, space),
-    });
-    const finished = performance.now();
-    const elapsed = (finished - started) / 1000;
-    const phases = {
-        setupSeconds: (predictStarted - started) / 1000,
-        predictSeconds: (metricsStarted - predictStarted) / 1000,
-        metricsSeconds: (finished - metricsStarted) / 1000,
     };
-    const unknown = space && unknownLabels(space, yTrue.view());
-    if (unknown)
-        warnings.push(unknown);
-    warnings.push(...evaluation.notes);
-    const smallSlices = sliceResults.filter((s) => s.small);
-    if (smallSlices.length > 0)
-        warnings.push(`${smallSlices.length} slice(s) under min-slice-size (${inputs.minSliceSize}) are reported but not gated: ${smallSlices.map((s) => s.scope.slice(6)).join(', ')}`);
-    const report = (0,json/* buildReport */.FK)({
-        command: 'validate-model',
-        gates: results,
-        metrics: evaluation.metrics,
-        warnings,
-        details: {
-            task,
-            model: describeModel(candidate, predictors[0], candidateFeeds),
-            ...(baseline ? { baselineModel: describeModel(baseline, predictors[1], baselineFeeds) } : {}),
-            data: {
-                files: files.map((f) => f.path),
-                rowsRead,
-                rowsEvaluated: rows,
-                rowsSkipped: skipped.rows,
-                skippedByColumn: skipped.byColumn,
-                missingValues: inputs.missingValues,
-            },
-            ...evaluation.details,
-            ...(baseline ? { baseline: evaluation.comparison } : {}),
-            ...(slices.length > 0
-                ? {
-                    slices: {
-                        columns: inputs.sliceColumns,
-                        minSliceSize: inputs.minSliceSize,
-                        results: sliceResults,
-                    },
-                }
-                : {}),
-            performance: {
+    const result = conclude({
+        sufficient,
+        keepStatistics: inputs.sufficientStatistics,
+        gates,
+        minSliceSize: inputs.minSliceSize,
+        model: validate_model_describeModel(candidate, predictors[0], candidateFeeds),
+        baselineModel: baseline && validate_model_describeModel(baseline, predictors[1], baselineFeeds),
+        data: {
+            files: files.map((f) => f.path),
+            rowsRead,
+            rowsEvaluated: rows,
+            rowsSkipped: skipped.rows,
+            skippedByColumn: skipped.byColumn,
+            missingValues: inputs.missingValues,
+        },
+        intervals: hasBaseline ? rowsOf.intervals({ resamples: inputs.bootstrapResamples }) : undefined,
+        performance: (finished) => {
+            const elapsed = (finished - started) / 1000;
+            return {
                 seconds: elapsed,
-                ...phases,
+                setupSeconds: (predictStarted - started) / 1000,
+                predictSeconds: (metricsStarted - predictStarted) / 1000,
+                metricsSeconds: (finished - metricsStarted) / 1000,
                 rowsPerSecond: rowsRead / elapsed,
                 inferenceSeconds: predictors.map((p) => Number(p.inferenceNs) / 1e9),
                 batchSize,
                 peakRssMb: process.resourceUsage().maxRSS / 1024,
-            },
+            };
+        },
+    });
+    const elapsed = (performance.now() - started) / 1000;
+    logger.info(`Evaluated ${rows.toLocaleString('en-US')} rows in ${elapsed.toFixed(2)} s (${Math.round(rowsRead / elapsed).toLocaleString('en-US')} rows/s)`);
+    return result;
+}
+/** Reads the shards' reports, adds up their statistics and judges the gates on the whole. */
+async function merge(inputs, gates, logger) {
+    const started = performance.now();
+    const merged = await logger.group('Merging shard reports', async () => mergeShardReports(inputs.mergeReports, inputs.labelColumn, inputs.sliceColumns, logger));
+    const result = conclude({
+        ...merged,
+        // A merged report can be merged again, with other shards.
+        keepStatistics: true,
+        gates,
+        minSliceSize: inputs.minSliceSize,
+        intervals: null,
+        performance: (finished) => ({
+            seconds: (finished - started) / 1000,
+            peakRssMb: process.resourceUsage().maxRSS / 1024,
+        }),
+    });
+    const shards = merged.merge.shards.length;
+    logger.info(`Merged ${shards} shard report(s), ${merged.data.rowsEvaluated.toLocaleString('en-US')} rows in all`);
+    return result;
+}
+/** Metrics from the statistics, gates on them, and the report. */
+function conclude(c) {
+    const { sufficient: s } = c;
+    const space = isClassificationStatistics(s.model) ? s.model : undefined;
+    const unavailable = c.merge?.unavailable ?? {};
+    // A metric the statistics cannot give back is null in every scope, so a gate on it fails with the reason.
+    const measured = (stats) => {
+        const m = metricsFromStatistics(stats);
+        const metrics = { ...m.metrics, rows: m.rows };
+        for (const name of Object.keys(unavailable))
+            metrics[name] = null;
+        return { ...m, metrics };
+    };
+    const main = measured(s.model);
+    const base = s.baseline && measured(s.baseline);
+    const sliceResults = s.slices.map((slice) => {
+        const m = measured(slice.model);
+        return {
+            scope: `slice:${slice.column}=${slice.value}`,
+            column: slice.column,
+            value: slice.value,
+            rows: m.rows,
+            small: m.rows < c.minSliceSize,
+            metrics: m.metrics,
+            ...(slice.baseline ? { baseline: measured(slice.baseline).metrics } : {}),
+        };
+    });
+    const known = [...knownMetrics(s.task, space), ...Object.keys(unavailable)];
+    const results = (0,evaluate/* evaluateGates */.ud)(c.gates, {
+        metrics: main.metrics,
+        baseline: base?.metrics,
+        slices: sliceResults.map((r) => ({
+            scope: r.scope,
+            metrics: r.metrics,
+            baseline: r.baseline,
+            eligible: !r.small,
+            reason: r.small ? `fewer than ${c.minSliceSize} rows` : undefined,
+        })),
+        known,
+        unavailable,
+    });
+    const warnings = [];
+    const { rowsSkipped, rowsRead, missingValues } = c.data;
+    if (rowsSkipped > 0)
+        warnings.push(`${rowsSkipped} of ${rowsRead} rows skipped for empty or NaN cells (missing-values: ${missingValues})`);
+    const unknown = space && unknownLabels(space);
+    if (unknown)
+        warnings.push(unknown);
+    warnings.push(...main.notes);
+    const smallSlices = sliceResults.filter((r) => r.small);
+    if (smallSlices.length > 0)
+        warnings.push(`${smallSlices.length} slice(s) under min-slice-size (${c.minSliceSize}) are reported but not gated: ${smallSlices.map((r) => r.scope.slice(6)).join(', ')}`);
+    for (const [name, reason] of Object.entries(unavailable))
+        warnings.push(`${name}: ${reason}`);
+    const classification = main.classification;
+    const withoutRows = ({ rows: _, ...metrics }) => metrics;
+    const comparison = base && {
+        metrics: withoutRows(base.metrics),
+        ...(base.classification ? { confusionMatrix: base.classification.confusionMatrix } : {}),
+        ...(s.paired ? { mcnemar: mcnemarFromCounts(s.paired.b, s.paired.c) } : {}),
+        intervals: c.intervals ?? null,
+        ...(c.intervals === null
+            ? {
+                intervalsUnavailable: 'a paired bootstrap resamples rows, and merged shards carry sums, not rows: no confidence intervals',
+            }
+            : {}),
+    };
+    const report = (0,json/* buildReport */.FK)({
+        command: 'validate-model',
+        gates: results,
+        metrics: main.metrics,
+        warnings,
+        details: {
+            task: s.task,
+            model: c.model,
+            ...(c.baselineModel ? { baselineModel: c.baselineModel } : {}),
+            data: c.data,
+            ...(space && classification
+                ? {
+                    classes: space.classes,
+                    scoreClasses: space.scoreClasses,
+                    positiveLabel: space.scoreClasses === 2 ? space.classes[space.positiveIndex] : undefined,
+                    confusionMatrix: classification.confusionMatrix,
+                    perClass: classification.perClass,
+                }
+                : {}),
+            ...(comparison ? { baseline: comparison } : {}),
+            ...(s.sliceColumns.length > 0
+                ? {
+                    slices: {
+                        columns: s.sliceColumns,
+                        minSliceSize: c.minSliceSize,
+                        results: sliceResults,
+                    },
+                }
+                : {}),
+            performance: c.performance(performance.now()),
             environment: {
                 node: process.version,
                 platform: `${process.platform}-${process.arch}`,
                 engines: nativeEnginesInfo(),
             },
+            ...(c.merge ? { merge: c.merge } : {}),
+            ...(c.keepStatistics ? { sufficient: sufficientToJson(s) } : {}),
         },
     });
-    const outputs = { metrics: JSON.stringify(evaluation.metrics) };
+    const outputs = { metrics: JSON.stringify(main.metrics) };
     for (const name of HEADLINE_OUTPUTS)
-        outputs[name] = evaluation.metrics[name] == null ? '' : String(evaluation.metrics[name]);
-    logger.info(`Evaluated ${rows.toLocaleString('en-US')} rows in ${elapsed.toFixed(2)} s (${Math.round(rowsRead / elapsed).toLocaleString('en-US')} rows/s)`);
+        outputs[name] = main.metrics[name] == null ? '' : String(main.metrics[name]);
     return { report, markdown: renderValidateModel(report), outputs };
 }
 async function resolveTask(inputs, model, files, header, engine) {
@@ -35855,11 +36717,6 @@ async function resolveTask(inputs, model, files, header, engine) {
     // A single score is a binary classifier's or a regressor's: the label column tells which.
     const few = await engine.fewDistinct(files, header, inputs.labelColumn, 2);
     return few !== null && few.length <= 2 ? 'classification' : 'regression';
-}
-/** numpy's np.unique order, which scikit-learn uses for classes_: numeric when every label is a number. */
-function sortLabels(labels) {
-    const numeric = labels.every((l) => l.trim() !== '' && Number.isFinite(Number(l)));
-    return [...labels].sort(numeric ? (a, b) => Number(a) - Number(b) : (a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
 /**
  * The classes, in the model's score order when the model (or class-labels) names them; otherwise the
@@ -35875,15 +36732,18 @@ async function classSpace(inputs, model, files, header, engine) {
     return new ClassSpace(labels, labels.length);
 }
 /** Labels in the data past the model's classes, with their row counts, for the report's warning. */
-function unknownLabels(space, yTrue) {
-    const counts = new Map();
-    for (const id of yTrue)
-        if (id >= space.scoreClasses)
-            counts.set(id, (counts.get(id) ?? 0) + 1);
-    if (counts.size === 0)
+function unknownLabels(stats) {
+    const { classes, scoreClasses, confusion } = stats;
+    const C = classes.length;
+    const list = [];
+    for (let id = scoreClasses; id < C; id++) {
+        const rows = confusion.subarray(id * C, (id + 1) * C).reduce((a, b) => a + b, 0);
+        if (rows > 0)
+            list.push(`${classes[id]} (${rows} rows)`);
+    }
+    if (list.length === 0)
         return undefined;
-    const list = [...counts].map(([id, n]) => `${space.classes[id]} (${n} rows)`).join(', ');
-    return `labels in the data that the model does not know: ${list}; they count as errors, and score-based metrics are not computed`;
+    return `labels in the data that the model does not know: ${list.join(', ')}; they count as errors, and score-based metrics are not computed`;
 }
 function positiveClass(inputs, space) {
     if (inputs.positiveLabel !== undefined) {
@@ -35985,7 +36845,7 @@ function admitLabels(column, rows, space) {
         if (column.data[i] === -1)
             column.data[i] = space.idOf(column.textAt(i));
 }
-function evaluateClassification(predictors, yTrue, space, positiveId, inputs) {
+function classificationRows(predictors, yTrue, space, positiveId) {
     const inputOf = (p, rows) => {
         const yPred = p.predicted.view();
         const proba = p.proba?.view();
@@ -36012,104 +36872,41 @@ function evaluateClassification(predictors, yTrue, space, positiveId, inputs) {
             positiveIndex: positiveId,
         };
     };
-    const withRows = (m, n) => ({ ...m, rows: n });
-    const main = classificationMetrics(inputOf(predictors[0]));
-    const notes = [...main.notes];
-    const evaluation = {
-        metrics: withRows(main.metrics, yTrue.length),
-        metricsOf: (rows) => ({
-            metrics: withRows(classificationMetrics(inputOf(predictors[0], rows)).metrics, rows.length),
-            baseline: predictors[1]
-                ? withRows(classificationMetrics(inputOf(predictors[1], rows)).metrics, rows.length)
-                : undefined,
-        }),
-        details: {
-            classes: space.classes,
-            scoreClasses: space.scoreClasses,
-            positiveLabel: space.scoreClasses === 2 ? space.classes[positiveId] : undefined,
-            confusionMatrix: main.confusionMatrix,
-            perClass: main.perClass,
-        },
-        notes,
+    const correct = (p) => {
+        const yPred = p.predicted.view();
+        return Uint8Array.from(yTrue, (t, i) => (yPred[i] === t ? 1 : 0));
     };
-    if (predictors[1]) {
-        const a = inputOf(predictors[0]);
-        const b = inputOf(predictors[1]);
-        const base = classificationMetrics(b);
-        evaluation.baselineMetrics = withRows(base.metrics, yTrue.length);
-        const correct = (p) => {
-            const out = new Uint8Array(yTrue.length);
-            for (let i = 0; i < yTrue.length; i++)
-                out[i] = p[i] === yTrue[i] ? 1 : 0;
-            return out;
-        };
-        evaluation.comparison = {
-            metrics: base.metrics,
-            confusionMatrix: base.confusionMatrix,
-            mcnemar: mcnemar(correct(a.yPred), correct(b.yPred)),
-            intervals: compareClassification(a, b, { resamples: inputs.bootstrapResamples }),
-        };
-    }
-    return evaluation;
-}
-function evaluateRegression(predictors, yTrue, inputs) {
-    const predOf = (p) => p.predicted.view();
-    const subset = (a, rows) => Float64Array.from(rows, (r) => a[r]);
-    const withRows = (m, n) => ({ ...m, rows: n });
-    const main = regressionMetrics(yTrue, predOf(predictors[0]));
-    const evaluation = {
-        metrics: withRows(main.metrics, yTrue.length),
-        metricsOf: (rows) => {
-            const t = subset(yTrue, rows);
-            return {
-                metrics: withRows(regressionMetrics(t, subset(predOf(predictors[0]), rows)).metrics, rows.length),
-                baseline: predictors[1]
-                    ? withRows(regressionMetrics(t, subset(predOf(predictors[1]), rows)).metrics, rows.length)
-                    : undefined,
-            };
+    return {
+        statistics: (model, rows) => classificationStatistics(inputOf(predictors[model], rows)),
+        paired: () => {
+            const { b, c } = mcnemar(correct(predictors[0]), correct(predictors[1]));
+            return { b, c };
         },
-        details: {},
-        notes: main.notes,
+        intervals: (options) => compareClassification(inputOf(predictors[0]), inputOf(predictors[1]), options),
     };
-    if (predictors[1]) {
-        const base = regressionMetrics(yTrue, predOf(predictors[1]));
-        evaluation.baselineMetrics = withRows(base.metrics, yTrue.length);
-        evaluation.comparison = {
-            metrics: base.metrics,
-            intervals: compareRegression(yTrue, predOf(predictors[0]), predOf(predictors[1]), {
-                resamples: inputs.bootstrapResamples,
-            }),
-        };
-    }
-    return evaluation;
 }
-function slicesOf(slices, codes, metricsOf, minSize, hasBaseline) {
-    const results = [];
-    slices.forEach((slice, s) => {
+function regressionRows(predictors, yTrue) {
+    const predOf = (model) => predictors[model].predicted.view();
+    const subset = (a, rows) => (rows ? Float64Array.from(rows, (r) => a[r]) : a);
+    return {
+        statistics: (model, rows) => regressionStatistics(subset(yTrue, rows), subset(predOf(model), rows)),
+        intervals: (options) => compareRegression(yTrue, predOf(0), predOf(1), options),
+    };
+}
+/** The rows of every slice that has any: per column, its values in sorted order, then the empty one. */
+function sliceRows(slices, codes) {
+    return slices.flatMap((slice, s) => {
         const column = codes[s].view();
         const members = slice.values.map(() => []);
         const empty = [];
         for (let i = 0; i < column.length; i++)
             (column[i] >= 0 ? members[column[i]] : empty).push(i);
-        const groups = [...slice.values.map((v, k) => [v, members[k]]), ['(empty)', empty]];
-        for (const [value, rows] of groups) {
-            if (rows.length === 0)
-                continue;
-            const m = metricsOf(Int32Array.from(rows));
-            results.push({
-                scope: `slice:${slice.column}=${value}`,
-                column: slice.column,
-                value,
-                rows: rows.length,
-                small: rows.length < minSize,
-                metrics: m.metrics,
-                ...(hasBaseline ? { baseline: m.baseline } : {}),
-            });
-        }
+        return [...slice.values.map((v, k) => [v, members[k]]), [EMPTY_SLICE, empty]]
+            .filter(([, rows]) => rows.length > 0)
+            .map(([value, rows]) => ({ column: slice.column, value, rows: Int32Array.from(rows) }));
     });
-    return results;
 }
-function describeModel(model, predictor, feeds) {
+function validate_model_describeModel(model, predictor, feeds) {
     return {
         path: model.path,
         sizeBytes: model.sizeBytes,
@@ -36180,9 +36977,12 @@ const FAMILY_LISTED_IN_FULL = 3;
  */
 function evaluateGates(gates, ctx) {
     assertKnownMetrics(gates, ctx.known ?? Object.keys(ctx.metrics));
-    return gates.flatMap((gate) => gate.perSlice
-        ? judgeSlices(gate, ctx.slices ?? [])
-        : [judge(gate, 'overall', ctx.metrics, ctx.baseline, '', ctx.intervals?.[gate.metric])]);
+    return gates.flatMap((gate) => {
+        const why = ctx.unavailable?.[gate.metric];
+        return gate.perSlice
+            ? judgeSlices(gate, ctx.slices ?? [], why)
+            : [judge(gate, 'overall', ctx.metrics, ctx.baseline, '', ctx.intervals?.[gate.metric], why)];
+    });
 }
 function summarizeGates(results) {
     const failed = results.filter((result) => !result.passed);
@@ -36225,10 +37025,10 @@ function compare(operator, actual, threshold) {
             return actual !== threshold;
     }
 }
-function judgeSlices(gate, slices) {
+function judgeSlices(gate, slices, why) {
     const eligible = slices.filter((slice) => slice.eligible);
     if (eligible.length > 0) {
-        return eligible.map((slice) => judge(gate, slice.scope, slice.metrics, slice.baseline, ' for this slice', slice.intervals?.[gate.metric]));
+        return eligible.map((slice) => judge(gate, slice.scope, slice.metrics, slice.baseline, ' for this slice', slice.intervals?.[gate.metric], why));
     }
     const reason = slices.length === 0
         ? 'no slices were computed, so a slice gate cannot pass (configure the slice columns)'
@@ -36238,10 +37038,10 @@ function judgeSlices(gate, slices) {
 function describeIneligible(slice) {
     return slice.reason ? `${slice.scope}: ${slice.reason}` : slice.scope;
 }
-function judge(gate, scope, metrics, baseline, context = '', interval) {
+function judge(gate, scope, metrics, baseline, context = '', interval, why) {
     const name = `\`${(0,_parse_js__WEBPACK_IMPORTED_MODULE_1__/* .formatMetricName */ .z)(gate.metric)}\``;
-    const actual = usable(metrics[gate.metric], name, context);
-    const threshold = resolveThreshold(gate, baseline, name, context);
+    const actual = usable(metrics[gate.metric], name, context, why);
+    const threshold = resolveThreshold(gate, baseline, name, context, why);
     const problems = [actual.problem, threshold.problem].filter((p) => p !== undefined);
     if (!interval || gate.threshold.kind !== 'baseline' || problems.length > 0)
         return result(gate, scope, actual.value, threshold.value, problems);
@@ -36267,13 +37067,13 @@ function result(gate, scope, actual, threshold, problems) {
         ...(problems.length > 0 ? { reason: problems.join('; ') } : {}),
     };
 }
-function resolveThreshold(gate, baseline, name, context) {
+function resolveThreshold(gate, baseline, name, context, why) {
     const { threshold } = gate;
     if (threshold.kind === 'value')
         return { value: threshold.value };
     if (baseline === undefined)
         return { value: null, problem: `no baseline was given${context}` };
-    const base = usable(baseline[gate.metric], `the baseline's ${name}`, context);
+    const base = usable(baseline[gate.metric], `the baseline's ${name}`, context, why);
     if (base.value === null || !threshold.adjust)
         return base;
     const { op, value } = threshold.adjust;
@@ -36283,11 +37083,11 @@ function resolveThreshold(gate, baseline, name, context) {
         : { value: null, problem: `baseline ${op} ${value} overflows` };
 }
 /** A value a gate can be judged on, or null with the reason it cannot. */
-function usable(value, name, context) {
+function usable(value, name, context, why) {
     if (value === undefined)
         return { value: null, problem: `${name} was not measured${context}` };
     if (value === null)
-        return { value: null, problem: `${name} could not be computed${context}` };
+        return { value: null, problem: `${name} could not be computed${context}${why ? `: ${why}` : ''}` };
     if (Number.isNaN(value))
         return { value: null, problem: `${name} is NaN${context}` };
     if (!Number.isFinite(value))
@@ -36564,7 +37364,7 @@ class LineParser {
 
 /***/ }),
 
-/***/ 9689:
+/***/ 9205:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -36583,16 +37383,11 @@ var promises_ = __nccwpck_require__(1455);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
 ;// CONCATENATED MODULE: ./package.json
-const package_namespaceObject = {"rE":"0.1.0"};
+const package_namespaceObject = {"rE":"1.0.0"};
 // EXTERNAL MODULE: ./src/gates/evaluate.ts
 var evaluate = __nccwpck_require__(6657);
-;// CONCATENATED MODULE: ./src/report/types.ts
-/**
- * The JSON report: the stable interface between steps. Bump REPORT_SCHEMA_VERSION on any change
- * that removes or renames a field; adding fields is compatible. Documented in docs/report-schema.md.
- */
-const REPORT_SCHEMA_VERSION = 1;
-
+// EXTERNAL MODULE: ./src/report/types.ts
+var types = __nccwpck_require__(2563);
 ;// CONCATENATED MODULE: ./src/report/json.ts
 
 
@@ -36602,7 +37397,7 @@ const REPORT_SCHEMA_VERSION = 1;
 const MLGATE_VERSION = package_namespaceObject.rE;
 function buildReport(input) {
     return {
-        schemaVersion: REPORT_SCHEMA_VERSION,
+        schemaVersion: types/* REPORT_SCHEMA_VERSION */.W,
         command: input.command,
         version: MLGATE_VERSION,
         createdAt: (input.createdAt ?? new Date()).toISOString(),
@@ -36615,10 +37410,24 @@ function buildReport(input) {
 }
 /**
  * Pretty JSON with a trailing newline. NaN and ±Infinity become null (JSON cannot hold them; JSON.stringify
- * already does this, and the schema documents null as "could not be computed").
+ * already does this, and the schema documents null as "could not be computed"). An array of numbers stays
+ * on one line: a confusion matrix reads as a matrix, and a long list of statistics (validate-model's
+ * details.sufficient) costs its digits, not an indented line per number.
  */
 function serializeReport(report) {
-    return `${JSON.stringify(report, null, 2)}\n`;
+    const text = JSON.stringify(report, numbersInline, 2);
+    return `${text.replace(INLINE_MARK, '$1')}\n`;
+}
+// A prefix no report text holds: JSON.stringify writes the control character as \u0000.
+const INLINE = '\u0000mlgate-inline:';
+const INLINE_MARK = /"\\u0000mlgate-inline:(\[[^"]*\])"/g;
+/** Turns an array of numbers into a marked string, which JSON.stringify keeps on one line, for serializeReport to unquote. */
+function numbersInline(_key, value) {
+    if (!Array.isArray(value) || value.length === 0)
+        return value;
+    if (!value.every((v) => typeof v === 'number' || v === null))
+        return value;
+    return `${INLINE}${JSON.stringify(value)}`;
 }
 /**
  * Writes the report, creating parent directories. Written to a temporary file and renamed, so a later step
@@ -36846,6 +37655,21 @@ function xyChart(options) {
 
 /***/ }),
 
+/***/ 2563:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   W: () => (/* binding */ REPORT_SCHEMA_VERSION)
+/* harmony export */ });
+/**
+ * The JSON report: the stable interface between steps. Bump REPORT_SCHEMA_VERSION on any change
+ * that removes or renames a field; adding fields is compatible. Documented in docs/report-schema.md.
+ */
+const REPORT_SCHEMA_VERSION = 1;
+
+
+/***/ }),
+
 /***/ 4352:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
@@ -36906,8 +37730,8 @@ function loadActionSpec(command) {
     return spec;
 }
 
-// EXTERNAL MODULE: ./src/report/json.ts + 2 modules
-var report_json = __nccwpck_require__(9689);
+// EXTERNAL MODULE: ./src/report/json.ts + 1 modules
+var report_json = __nccwpck_require__(9205);
 // EXTERNAL MODULE: ./src/report/markdown.ts
 var markdown = __nccwpck_require__(4285);
 ;// CONCATENATED MODULE: ./src/github/comment.ts
@@ -37318,12 +38142,16 @@ async function runAction(command) {
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   hF: () => (/* binding */ input)
+/* harmony export */   hF: () => (/* binding */ input),
+/* harmony export */   pR: () => (/* binding */ expandPaths)
 /* harmony export */ });
 /* unused harmony exports recording, inlineOrFile, parseHeaders, safeUrl, redactUrl */
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3024);
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3916);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3916);
+
 
 
 const where = (name) => `input "${name}"`;
@@ -37334,7 +38162,7 @@ const input = {
     required(raw, name, hint) {
         const value = raw.get(name).trim();
         if (value === '')
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`is required: ${hint}`, where(name));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConfigurationError */ .j1(`is required: ${hint}`, where(name));
         return value;
     },
     optional(raw, name) {
@@ -37359,13 +38187,13 @@ const input = {
             return true;
         if (['false', 'no', '0', 'off', ''].includes(value))
             return false;
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected true or false, got "${raw.get(name)}"`, where(name));
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConfigurationError */ .j1(`expected true or false, got "${raw.get(name)}"`, where(name));
     },
     int(raw, name, min = 0) {
         const text = raw.get(name).trim();
         const value = Number(text);
         if (!/^-?\d+$/.test(text) || value < min) {
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected a whole number >= ${min}, got "${text}"`, where(name));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConfigurationError */ .j1(`expected a whole number >= ${min}, got "${text}"`, where(name));
         }
         return value;
     },
@@ -37386,7 +38214,7 @@ const input = {
             const range = [Number.isFinite(min) ? `>= ${min}` : '', Number.isFinite(max) ? `<= ${max}` : '']
                 .filter(Boolean)
                 .join(' and ');
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected a number${range ? ` ${range}` : ''}, got "${text}"`, where(name));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConfigurationError */ .j1(`expected a number${range ? ` ${range}` : ''}, got "${text}"`, where(name));
         }
         return value;
     },
@@ -37395,7 +38223,7 @@ const input = {
         return input.list(raw, name).map((text) => {
             const value = Number(text);
             if (!(value > 0) || !Number.isFinite(value) || (options.integer && !Number.isInteger(value))) {
-                throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected ${options.integer ? 'whole numbers' : 'numbers'} > 0, got "${text}"`, where(name));
+                throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConfigurationError */ .j1(`expected ${options.integer ? 'whole numbers' : 'numbers'} > 0, got "${text}"`, where(name));
             }
             return value;
         });
@@ -37405,7 +38233,7 @@ const input = {
         const text = raw.get(name).trim();
         const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(text);
         if (!m) {
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected a duration such as 500ms, 5s, 2m or 1h, got "${text}"`, where(name));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConfigurationError */ .j1(`expected a duration such as 500ms, 5s, 2m or 1h, got "${text}"`, where(name));
         }
         const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's')];
         return Number(m[1]) * unit;
@@ -37413,7 +38241,7 @@ const input = {
     choice(raw, name, choices) {
         const value = raw.get(name).trim().toLowerCase();
         if (!choices.includes(value)) {
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ConfigurationError */ .j1(`expected one of ${choices.join(', ')}, got "${raw.get(name)}"`, where(name));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConfigurationError */ .j1(`expected one of ${choices.join(', ')}, got "${raw.get(name)}"`, where(name));
         }
         return value;
     },
@@ -37480,6 +38308,117 @@ function redactUrl(url) {
     if (u.username || u.password)
         [u.username, u.password] = ['***', ''];
     return u.toString();
+}
+const GLOB_CHARS = /[*?[{]/;
+/**
+ * The files an input names: paths or globs (`*`, `?`, `[abc]`, `{a,b}`, and `**` for any depth), resolved
+ * from the working directory; the matches of each glob sorted, duplicates dropped. A pattern that matches no
+ * file is an error naming it: an empty merge or an artifact downloaded to another folder must not pass.
+ * Pure JavaScript, for commands that should not load the data engine (whose glob serves the data inputs).
+ */
+function expandPaths(patterns, name) {
+    const files = [];
+    for (const pattern of patterns) {
+        const absolute = (0,node_path__WEBPACK_IMPORTED_MODULE_1__.resolve)(pattern);
+        const matches = GLOB_CHARS.test(pattern) ? globFiles(absolute) : isFile(absolute) ? [absolute] : [];
+        if (matches.length === 0) {
+            const what = GLOB_CHARS.test(pattern)
+                ? `the pattern "${pattern}" matches no file`
+                : `file not found: ${pattern}`;
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConfigurationError */ .j1(`${what} (relative paths are resolved from ${process.cwd()})`, where(name));
+        }
+        for (const file of matches)
+            if (!files.includes(file))
+                files.push(file);
+    }
+    return files;
+}
+function isFile(path) {
+    try {
+        return (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.statSync)(path).isFile();
+    }
+    catch {
+        return false;
+    }
+}
+function globFiles(absolute) {
+    const { root } = (0,node_path__WEBPACK_IMPORTED_MODULE_1__.parse)(absolute);
+    const segments = absolute.slice(root.length).split(node_path__WEBPACK_IMPORTED_MODULE_1__.sep).filter(Boolean);
+    // A trailing ** means every file below, as it does in DuckDB's glob and in most shells.
+    if (segments[segments.length - 1] === '**')
+        segments.push('*');
+    const found = new Set();
+    walk(root, segments, found);
+    return [...found].sort();
+}
+function walk(dir, segments, found) {
+    if (segments.length === 0) {
+        if (isFile(dir))
+            found.add(dir);
+        return;
+    }
+    const [head, ...rest] = segments;
+    if (!GLOB_CHARS.test(head)) {
+        walk((0,node_path__WEBPACK_IMPORTED_MODULE_1__.join)(dir, head), rest, found);
+        return;
+    }
+    let entries;
+    try {
+        entries = (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.readdirSync)(dir);
+    }
+    catch {
+        return; // not a folder, or unreadable: nothing matches below it
+    }
+    if (head === '**') {
+        walk(dir, rest, found);
+        for (const entry of entries) {
+            const path = (0,node_path__WEBPACK_IMPORTED_MODULE_1__.join)(dir, entry);
+            if (isDirectory(path))
+                walk(path, segments, found);
+        }
+        return;
+    }
+    const pattern = segmentPattern(head);
+    for (const entry of entries)
+        if (pattern.test(entry))
+            walk((0,node_path__WEBPACK_IMPORTED_MODULE_1__.join)(dir, entry), rest, found);
+}
+function isDirectory(path) {
+    try {
+        return (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.statSync)(path).isDirectory();
+    }
+    catch {
+        return false;
+    }
+}
+const escapeRegExp = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/** One path segment of a glob as a regular expression. */
+function segmentPattern(segment) {
+    let source = '';
+    for (let i = 0; i < segment.length; i++) {
+        const c = segment[i];
+        const close = c === '[' ? segment.indexOf(']', i + 2) : c === '{' ? segment.indexOf('}', i + 1) : -1;
+        if (c === '*')
+            source += '.*';
+        else if (c === '?')
+            source += '.';
+        else if (c === '[' && close > 0) {
+            const body = segment.slice(i + 1, close);
+            source += `[${body.startsWith('!') ? `^${body.slice(1)}` : body}]`.replace(/\\/g, '\\\\');
+            i = close;
+        }
+        else if (c === '{' && close > 0) {
+            source += `(?:${segment
+                .slice(i + 1, close)
+                .split(',')
+                .map(escapeRegExp)
+                .join('|')})`;
+            i = close;
+        }
+        else
+            source += escapeRegExp(c);
+    }
+    return new RegExp(`^${source}$`);
 }
 
 
