@@ -6,10 +6,13 @@
  *     training snapshot — fails, on purpose: the data has planted problems the report points at.
  *  3. benchmark: the example model server (examples/server) started on loopback, load-tested at two
  *     concurrencies with bodies from examples/test.csv, gated on p95 and the error rate.
- *  4. canary-gate: the candidate as a canary beside the baseline as stable, with a serving fault
+ *  4. scan-image: the model files (both ONNX models and a pickle from the test fixtures that runs
+ *     os.system when loaded), read and never loaded — fails, on purpose, on the pickle. The image part
+ *     needs Trivy or Grype, which the action installs on a runner; the demo scans files only.
+ *  5. canary-gate: the candidate as a canary beside the baseline as stable, with a serving fault
  *     injected (10% HTTP 500, +30 ms), both scraped by a real Prometheus — says rollback, as it should.
- *  5. rollback: the webhook target posts a signed event to a local receiver, which checks the signature.
- * Parts 4 and 5 need the prometheus binary (Debian/Ubuntu: apt-get install prometheus) and are skipped
+ *  6. rollback: the webhook target posts a signed event to a local receiver, which checks the signature.
+ * Parts 5 and 6 need the prometheus binary (Debian/Ubuntu: apt-get install prometheus) and are skipped
  * without it; see scripts/demo-canary.ts.
  *
  * The exit code is 0 when every step behaved as this story says, expected failures included, 1 otherwise.
@@ -18,6 +21,7 @@ import { existsSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { startServer } from '../examples/server/server.js';
 import { benchmark } from '../src/commands/benchmark.js';
+import { scanImage } from '../src/commands/scan-image.js';
 import { validateData } from '../src/commands/validate-data.js';
 import { validateModel } from '../src/commands/validate-model.js';
 import { ExitCode } from '../src/errors.js';
@@ -27,7 +31,7 @@ import { canaryScenarioAvailable, FEATURES, runCanaryScenario } from './demo-can
 // Exiting runs the 'exit' hooks that stop Prometheus and remove its data directory.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
 
-const STEPS = 5;
+const STEPS = 6;
 const example = (...path: string[]) => resolve('examples', ...path);
 const reportDir = resolve('mlgate-report');
 const report = (name: string) => ['--report-path', resolve(reportDir, `${name}.json`)];
@@ -85,9 +89,27 @@ try {
   await server.close();
 }
 
-const names = ['validate-model', 'validate-data', 'benchmark'];
+heading(4, 'scan-image on the model files: ONNX models and a pickle, read and never loaded');
+console.log(
+  '(expected to fail: os_system.pkl runs os.system when unpickled, see scripts/fixtures/make_model_files.py)\n',
+);
+const scan = await runTerminal(scanImage, [
+  ...[
+    '--model-files',
+    [
+      example('model.onnx'),
+      example('baseline.onnx'),
+      resolve('test/fixtures/model-files/os_system.pkl'),
+    ].join('\n'),
+  ],
+  ...['--sarif-path', resolve(reportDir, 'scan-image.sarif')],
+  ...report('scan-image'),
+]);
+expectExit('scan-image', scan, ExitCode.GateFailed);
+
+const names = ['validate-model', 'validate-data', 'benchmark', 'scan-image'];
 if (canaryScenarioAvailable) {
-  let step = 4;
+  let step = 5;
   try {
     const canary = await runCanaryScenario({
       reportDir,
@@ -100,7 +122,7 @@ if (canaryScenarioAvailable) {
   }
 } else {
   console.log(
-    '\nmlgate demo 4-5/5 skipped: the canary scenario needs the prometheus binary (apt-get install prometheus), none found on PATH',
+    '\nmlgate demo 5-6/6 skipped: the canary scenario needs the prometheus binary (apt-get install prometheus), none found on PATH',
   );
 }
 

@@ -413,7 +413,7 @@ export const scanImage: Command<ScanImageInputs> = {
         `  ${SEVERITIES.map((s) => `${s.toLowerCase()} ${counts[s]}`).join(', ')}; ${blocking} at or above ${cutoff}`,
         ...failingAtCutoff.map(
           (f) =>
-            `  ${f.severity} ${f.id} ${f.package ?? f.target}${f.installed ? ` ${f.installed}` : ''}${f.fixed ? ` (fixed in ${f.fixed})` : ''}`,
+            `  ${f.severity} ${f.id} ${f.package ?? f.target}${f.installed ? ` ${f.installed}` : ''}${f.fixed ? ` (fixed in ${f.fixed})` : ''}: ${f.title.length > 100 ? `${f.title.slice(0, 97)}...` : f.title}`,
         ),
       ],
       outputs: {
