@@ -384,6 +384,19 @@ describe('validate-model refuses merge inputs that are not shards of one evaluat
     );
   });
 
+  it('shards of another model file with the same inputs and outputs (told apart by its sha256)', async () => {
+    const path = edited('retrained.json', (r) => {
+      expect(r.details.model.sha256).toMatch(/^[0-9a-f]{64}$/);
+      r.details.model.sha256 = 'f'.repeat(64);
+    });
+    expectRefusal(
+      await merge([good[0], path]),
+      path,
+      'they evaluated different models',
+      'merge the shards of one model',
+    );
+  });
+
   it('a report of another command', async () => {
     const path = join(tmp, 'validate-data.json');
     writeFileSync(path, serializeReport(buildReport({ command: 'validate-data', gates: [] })));

@@ -316,7 +316,7 @@ function checkCompatible(shards: Shard[], labelColumn: string, sliceColumns: str
 
 const list = (items: string[]) => `[${items.join(', ')}]`;
 
-/** What identifies a model in its report, short of a hash: everything but the path, which differs between jobs. */
+/** What identifies a model in its report (its sha256 among the rest): everything but the path, which differs between jobs. */
 function fingerprint(model: any): string {
   if (!model) return '';
   const { path: _, feeds: __, ...rest } = model;
@@ -324,7 +324,9 @@ function fingerprint(model: any): string {
 }
 
 const describeModel = (model: any) =>
-  model ? `${model.path}, ${model.sizeBytes} bytes, read as ${model.interpretation}` : 'none';
+  model
+    ? `${model.path}, ${model.sizeBytes} bytes, sha256 ${String(model.sha256).slice(0, 12)}, read as ${model.interpretation}`
+    : 'none';
 
 /** Per column, the slices of every shard added up: values in sorted order, the empty value last, as one evaluation orders them. */
 function mergeSlices(

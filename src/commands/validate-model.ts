@@ -739,6 +739,7 @@ function describeModel(model: LoadedModel, predictor: Predictor, feeds: InputFee
   return {
     path: model.path,
     sizeBytes: model.sizeBytes,
+    sha256: model.sha256,
     producer: model.info.producer || undefined,
     opsets: model.info.opsets,
     inputs: model.info.inputs,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { InferenceSession } from 'onnxruntime-node';
 import { ConfigurationError } from '../errors.js';
@@ -15,6 +16,8 @@ export interface LoadedModel {
   session: InferenceSession;
   outputs: OutputPlan;
   sizeBytes: number;
+  /** Of the file's bytes: names the model exactly in reports, and tells shards of one model apart from others. */
+  sha256: string;
 }
 
 export interface LoadOptions {
@@ -96,7 +99,8 @@ export async function loadModel(
     const message = (e instanceof Error ? e.message : String(e)).split('\n')[0];
     throw new ConfigurationError(`onnxruntime cannot load the model: ${message}`, where);
   }
-  return { path, input, info, session, outputs, sizeBytes: bytes.length };
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  return { path, input, info, session, outputs, sizeBytes: bytes.length, sha256 };
 }
 
 function checkDomains(info: ModelInfo, where: string) {

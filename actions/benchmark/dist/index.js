@@ -36806,6 +36806,8 @@ function readsFor(feeds) {
     return reads;
 }
 
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: ./src/model/protobuf.ts
 /**
  * A minimal reader for the protobuf wire format: enough to inspect an ONNX model (inputs, outputs,
@@ -37290,6 +37292,7 @@ function linksOutside(target, dir) {
 
 
 
+
 /** Reads, checks and opens an ONNX model; every refusal is a ConfigurationError naming the input and file. */
 async function loadModel(path, input, logger, options = {}) {
     const where = `input "${input}" (${path})`;
@@ -37344,7 +37347,8 @@ async function loadModel(path, input, logger, options = {}) {
         const message = (e instanceof Error ? e.message : String(e)).split('\n')[0];
         throw new errors/* ConfigurationError */.j1(`onnxruntime cannot load the model: ${message}`, where);
     }
-    return { path, input, info, session, outputs, sizeBytes: bytes.length };
+    const sha256 = (0,external_node_crypto_.createHash)('sha256').update(bytes).digest('hex');
+    return { path, input, info, session, outputs, sizeBytes: bytes.length, sha256 };
 }
 function checkDomains(info, where) {
     const [first] = customDomains(info);

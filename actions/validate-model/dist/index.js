@@ -35140,6 +35140,8 @@ function readsFor(feeds) {
     return reads;
 }
 
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: ./src/model/protobuf.ts
 /**
  * A minimal reader for the protobuf wire format: enough to inspect an ONNX model (inputs, outputs,
@@ -35624,6 +35626,7 @@ function linksOutside(target, dir) {
 
 
 
+
 /** Reads, checks and opens an ONNX model; every refusal is a ConfigurationError naming the input and file. */
 async function loadModel(path, input, logger, options = {}) {
     const where = `input "${input}" (${path})`;
@@ -35678,7 +35681,8 @@ async function loadModel(path, input, logger, options = {}) {
         const message = (e instanceof Error ? e.message : String(e)).split('\n')[0];
         throw new errors/* ConfigurationError */.j1(`onnxruntime cannot load the model: ${message}`, where);
     }
-    return { path, input, info, session, outputs, sizeBytes: bytes.length };
+    const sha256 = (0,external_node_crypto_.createHash)('sha256').update(bytes).digest('hex');
+    return { path, input, info, session, outputs, sizeBytes: bytes.length, sha256 };
 }
 function checkDomains(info, where) {
     const [first] = customDomains(info);
@@ -36188,14 +36192,16 @@ function checkCompatible(shards, labelColumn, sliceColumns) {
     }
 }
 const list = (items) => `[${items.join(', ')}]`;
-/** What identifies a model in its report, short of a hash: everything but the path, which differs between jobs. */
+/** What identifies a model in its report (its sha256 among the rest): everything but the path, which differs between jobs. */
 function fingerprint(model) {
     if (!model)
         return '';
     const { path: _, feeds: __, ...rest } = model;
     return JSON.stringify(rest);
 }
-const describeModel = (model) => model ? `${model.path}, ${model.sizeBytes} bytes, read as ${model.interpretation}` : 'none';
+const describeModel = (model) => model
+    ? `${model.path}, ${model.sizeBytes} bytes, sha256 ${String(model.sha256).slice(0, 12)}, read as ${model.interpretation}`
+    : 'none';
 /** Per column, the slices of every shard added up: values in sorted order, the empty value last, as one evaluation orders them. */
 function mergeSlices(parts, merged) {
     const groups = new Map();
@@ -36910,6 +36916,7 @@ function validate_model_describeModel(model, predictor, feeds) {
     return {
         path: model.path,
         sizeBytes: model.sizeBytes,
+        sha256: model.sha256,
         producer: model.info.producer || undefined,
         opsets: model.info.opsets,
         inputs: model.info.inputs,
