@@ -8,8 +8,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CacheStandIn, startCacheStandIn } from './support/actions-cache-stand-in.js';
+import { type FileServer, serveDirectory } from './support/file-server.js';
 import { RunnerSandbox } from './support/runner.js';
-import { type FileServer, fakeRelease, serveDirectory } from './support/scanner-stand-in.js';
+import { fakeRelease } from './support/scanner-stand-in.js';
 
 const REPORT = resolve('../shared/fixtures/scanners/trivy/debian-buster.json');
 

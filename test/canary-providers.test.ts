@@ -9,22 +9,13 @@ import {
   type QueryResult,
 } from '../src/canary/providers.js';
 import { ConfigurationError } from '../src/errors.js';
+import { rejection } from './support/errors.js';
 import {
   freePort,
   prometheusAvailable,
   type RunningPrometheus,
   startPrometheus,
 } from './support/prometheus.js';
-
-/** What `promise` rejects with (fails the test when it resolves). */
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 function value(result: QueryResult) {
   if (result.kind !== 'value') throw new Error(`expected a value, got ${JSON.stringify(result)}`);

@@ -11,6 +11,7 @@ import { MemoryLogger } from '../src/logging.js';
 import { describePins, installManifests, type NativePins, PINS, pinsVersionKey } from '../src/native/pins.js';
 import { nativeTarget, SUPPORTED_TARGETS } from '../src/native/platform.js';
 import { NativeLoader, type NativeLoaderOptions } from '../src/native/resolve.js';
+import { rejection } from './support/errors.js';
 
 const repo = join(import.meta.dirname, '..');
 const lock = JSON.parse(readFileSync(join(repo, 'package-lock.json'), 'utf8')) as {
@@ -34,15 +35,6 @@ function loaderWith(env: NodeJS.ProcessEnv, options: NativeLoaderOptions = {}) {
   });
   const said = () => logger.lines.map((l) => l.message);
   return { loader, logger, said };
-}
-
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('pins.json', () => {

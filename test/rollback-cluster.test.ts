@@ -29,6 +29,8 @@ import { kserveTarget } from '../src/rollback/kserve.js';
 import { KubeApi } from '../src/rollback/kube-api.js';
 import { kubectlPlatform, kubernetesTarget, resolveKubectl } from '../src/rollback/kubernetes.js';
 import type { RollbackContext } from '../src/rollback/target.js';
+import { rejection } from './support/errors.js';
+import { type FileServer, serveDirectory } from './support/file-server.js';
 
 const posix = process.platform !== 'win32';
 const scratch = mkdtempSync(join(tmpdir(), 'mlgate-rollback-cluster-'));
@@ -46,15 +48,6 @@ function context(overrides: Partial<RollbackContext> = {}): RollbackContext {
     logger: new MemoryLogger(),
     ...overrides,
   };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected a rejection');
 }
 
 async function configurationError(promise: Promise<unknown>): Promise<ConfigurationError> {
@@ -1382,28 +1375,25 @@ describe.skipIf(!posix)('resolveKubectl (release-layout stand-in server)', () =>
   const platform = kubectlPlatform();
   const binary = (version: string) => `#!/bin/sh\necho "Client Version: v${version} (stand-in)"\n`;
   const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
-  /** Path -> body; what the server serves. */
-  const files = new Map<string, string>();
-  const served: string[] = [];
-  let server: Server;
+  /** What the server serves, laid out as on dl.k8s.io. */
+  const root = mkdtempSync(join(scratch, 'dl-k8s-'));
+  let server: FileServer;
+  let served: string[];
   let baseUrl: string;
   const saved: Record<string, string | undefined> = {};
   const emptyPath = mkdtempSync(join(scratch, 'empty-path-'));
 
   function publish(version: string, body: string, checksum = sha256(body)) {
-    files.set(`/release/v${version}/bin/${platform}/kubectl`, body);
-    files.set(`/release/v${version}/bin/${platform}/kubectl.sha256`, checksum);
+    const dir = join(root, 'release', `v${version}`, 'bin', platform);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'kubectl'), body);
+    writeFileSync(join(dir, 'kubectl.sha256'), checksum);
   }
 
   beforeAll(async () => {
-    server = createHttpServer((req, res) => {
-      served.push(req.url ?? '');
-      const body = files.get(req.url ?? '');
-      res.writeHead(body === undefined ? 404 : 200, { 'content-type': 'application/octet-stream' });
-      res.end(body ?? 'Not Found');
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/release`;
+    server = await serveDirectory(root);
+    served = server.requests;
+    baseUrl = `${server.url}/release`;
     for (const k of ['PATH', 'RUNNER_TOOL_CACHE', 'RUNNER_TEMP']) saved[k] = process.env[k];
   });
   beforeEach(() => {
@@ -1417,7 +1407,7 @@ describe.skipIf(!posix)('resolveKubectl (release-layout stand-in server)', () =>
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
     }
-    await new Promise((resolve) => server.close(resolve));
+    await server.close();
   });
 
   it('downloads the pinned version, verifies its published sha256, caches it, and uses the cache next time', async () => {

@@ -13,12 +13,8 @@ import { ExitCode } from '../src/errors.js';
 import { RELEASES } from '../src/scan/install.js';
 import { tarEntryNames } from '../src/scan/scanner.js';
 import { runCommand } from './support/command.js';
-import {
-  type FileServer,
-  fakeRelease,
-  serveDirectory,
-  writeStandInScanner,
-} from './support/scanner-stand-in.js';
+import { type FileServer, serveDirectory } from './support/file-server.js';
+import { fakeRelease, writeStandInScanner } from './support/scanner-stand-in.js';
 
 const FIXTURES = resolve('../shared/fixtures/scanners');
 const MODEL_FILES = resolve('test/fixtures/model-files');
@@ -174,9 +170,7 @@ describe('scan-image: installing the scanner (stand-in release on a local server
       'scanner-download-url': r.server.url,
     });
     expect(missing.outcome.exitCode).toBe(ExitCode.ConfigurationError);
-    expect(missing.message).toMatch(
-      /lists no sha256 for grype_9\.9\.9_linux_amd64\.tar\.gz|lists no sha256 for grype_9\.9\.9_/,
-    );
+    expect(missing.message).toContain(`lists no sha256 for ${r.asset}: nothing was installed`);
     const gone = await scan({
       image: 'alpine:3.20',
       'scanner-version': '9.9.9',

@@ -311,7 +311,7 @@ interface Target {
 async function readRows(spec: string[], featureColumns: string[] | undefined, logger: Logger): Promise<Rows> {
   const engine = await Engine.open(logger);
   try {
-    const files = await expandDataInput(spec, engine, 'data');
+    const files = expandDataInput(spec, 'data');
     const header = await engine.sharedColumns(files);
     const missing = (featureColumns ?? []).filter((c) => !header.includes(c));
     if (missing.length > 0) {

@@ -14,12 +14,11 @@ import type { GateResult } from '../report/types.js';
 import type { Command } from '../runtime/command.js';
 import { input, type RawInputs } from '../runtime/inputs.js';
 import { actionsDbCache, dbCacheKey } from '../scan/db-cache.js';
-import { type Finding, SEVERITIES, type Severity } from '../scan/findings.js';
+import { countBySeverity, type Finding, SEVERITIES } from '../scan/findings.js';
 import { type InstalledScanner, installScanner, toolCacheRoot } from '../scan/install.js';
 import { scanModelFiles } from '../scan/model-files.js';
 import {
   applyPolicy,
-  atOrAbove,
   parseIgnoreFile,
   parseOpenVex,
   parseSeverity,
@@ -74,11 +73,7 @@ export function readScanImageInputs(raw: RawInputs): ScanImageInputs {
     );
   const target = given[0] ? { kind: given[0], value: input.string(raw, given[0]) } : undefined;
   const scannerReport = input.optional(raw, 'scanner-report');
-  const modelFiles = input
-    .lines(raw, 'model-files')
-    .split(/\r?\n/)
-    .map((l) => l.trim())
-    .filter(Boolean);
+  const modelFiles = input.lineList(raw, 'model-files');
   if (target && scannerReport)
     throw new ConfigurationError(
       `give either a scan target (${target.kind}) or scanner-report, not both`,
@@ -90,11 +85,7 @@ export function readScanImageInputs(raw: RawInputs): ScanImageInputs {
       'inputs',
     );
   const ignoreFile = input.optional(raw, 'ignore-file');
-  const vex = input
-    .lines(raw, 'vex')
-    .split(/\r?\n/)
-    .map((l) => l.trim())
-    .filter(Boolean);
+  const vex = input.lineList(raw, 'vex');
   const baselineReport = input.optional(raw, 'baseline-report');
   const scanner = input.choice(raw, 'scanner', ['trivy', 'grype'] as const);
   return {
@@ -105,11 +96,7 @@ export function readScanImageInputs(raw: RawInputs): ScanImageInputs {
     scannerVersion: input.string(raw, 'scanner-version'),
     scannerDownloadUrl: input.string(raw, 'scanner-download-url'),
     scannerPath: input.optional(raw, 'scanner-path'),
-    dbRepositories: input
-      .lines(raw, 'db-repositories')
-      .split(/\r?\n/)
-      .map((l) => l.trim())
-      .filter(Boolean),
+    dbRepositories: input.lineList(raw, 'db-repositories'),
     dbCache: input.bool(raw, 'db-cache'),
     dbDir: input.optional(raw, 'db-dir'),
     dbMaxAgeMs: input.duration(raw, 'db-max-age'),
@@ -281,12 +268,6 @@ async function prepareDatabase(
   };
 }
 
-function countBy(findings: readonly Finding[]): Record<Severity, number> {
-  const counts = Object.fromEntries(SEVERITIES.map((s) => [s, 0])) as Record<Severity, number>;
-  for (const f of findings) counts[f.severity] += 1;
-  return counts;
-}
-
 export const scanImage: Command<ScanImageInputs> = {
   name: 'scan-image',
   title: 'Image and model-file scan',
@@ -310,6 +291,7 @@ export const scanImage: Command<ScanImageInputs> = {
       );
 
     const counts = outcome.counts;
+    const suppressed = new Set(outcome.ignored.filter((i) => i.by !== 'baseline').map((i) => i.finding));
     const blocking = outcome.failing.length;
     const fromBaseline = outcome.ignored.filter((i) => i.by === 'baseline').length;
     const metrics = {
@@ -321,7 +303,8 @@ export const scanImage: Command<ScanImageInputs> = {
       total: SEVERITIES.reduce((sum, s) => sum + counts[s], 0),
       blocking,
       new: inputs.policy.baseline ? blocking : null,
-      model: (models?.findings ?? []).filter((f) => !outcome.ignored.some((i) => i.finding === f)).length,
+      // Counted as `counts` counts: what the policy suppressed is out, what the baseline already had is in.
+      model: (models?.findings ?? []).filter((f) => !suppressed.has(f)).length,
     };
     const cutoff = inputs.policy.severityCutoff;
     const cutoffGate: GateResult = {
@@ -391,8 +374,8 @@ export const scanImage: Command<ScanImageInputs> = {
           ...inputs.policySources,
         },
         counts: {
-          image: countBy(image?.findings ?? []),
-          model: countBy(models?.findings ?? []),
+          image: countBySeverity(image?.findings ?? []),
+          model: countBySeverity(models?.findings ?? []),
           afterPolicy: counts,
         },
         fromBaseline,
@@ -405,16 +388,18 @@ export const scanImage: Command<ScanImageInputs> = {
         sarif: sarif ?? null,
       },
     });
-    const failingAtCutoff = outcome.failing.filter((f) => atOrAbove(f.severity, cutoff)).slice(0, 5);
+
     return {
       report,
       markdown: renderScanImage(report),
       terminal: [
         `  ${SEVERITIES.map((s) => `${s.toLowerCase()} ${counts[s]}`).join(', ')}; ${blocking} at or above ${cutoff}`,
-        ...failingAtCutoff.map(
-          (f) =>
-            `  ${f.severity} ${f.id} ${f.package ?? f.target}${f.installed ? ` ${f.installed}` : ''}${f.fixed ? ` (fixed in ${f.fixed})` : ''}: ${f.title.length > 100 ? `${f.title.slice(0, 97)}...` : f.title}`,
-        ),
+        ...outcome.failing
+          .slice(0, 5)
+          .map(
+            (f) =>
+              `  ${f.severity} ${f.id} ${f.package ?? f.target}${f.installed ? ` ${f.installed}` : ''}${f.fixed ? ` (fixed in ${f.fixed})` : ''}: ${f.title.length > 100 ? `${f.title.slice(0, 97)}...` : f.title}`,
+          ),
       ],
       outputs: {
         critical: String(counts.CRITICAL),

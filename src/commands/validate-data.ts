@@ -105,7 +105,7 @@ interface Loaded {
 async function load(engine: Engine, inputs: Record<string, string[]>, logger: Logger): Promise<Loaded[]> {
   const sides: { name: string; files: DataFile[]; header: string[] }[] = [];
   for (const [name, spec] of Object.entries(inputs)) {
-    const files = await expandDataInput(spec, engine, name);
+    const files = expandDataInput(spec, name);
     sides.push({ name, files, header: await engine.sharedColumns(files) });
   }
   const what = sides.map((s) => `${s.name} (${s.files.length} file${s.files.length === 1 ? '' : 's'})`);

@@ -146,7 +146,7 @@ async function evaluate(
   logger: Logger,
 ): Promise<CommandResult> {
   const started = performance.now();
-  const files = await expandDataInput(inputs.data, engine);
+  const files = expandDataInput(inputs.data);
   const header = await engine.sharedColumns(files);
   for (const [column, name] of [
     [inputs.labelColumn, 'label-column'],

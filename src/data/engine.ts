@@ -196,11 +196,6 @@ export class Engine implements SqlStreams {
     rmSync(this.spillDir, { recursive: true, force: true });
   }
 
-  async glob(pattern: string): Promise<string[]> {
-    const result = await this.conn.runAndReadAll(`SELECT file FROM glob(${literal(pattern)}) ORDER BY file`);
-    return result.getRowsJS().map((row) => String(row[0]));
-  }
-
   /** Column names in file order. */
   async columns(file: DataFile): Promise<string[]> {
     if (file.format !== 'parquet') {

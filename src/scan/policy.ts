@@ -1,6 +1,6 @@
 import { isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import { ConfigurationError } from '../errors.js';
-import { type Finding, SEVERITIES, type Severity } from './findings.js';
+import { countBySeverity, type Finding, SEVERITIES, type Severity } from './findings.js';
 
 /** An accepted risk from the ignore file: it applies through the end of its `expires` day (UTC). */
 export interface IgnoreEntry {
@@ -103,7 +103,7 @@ export function applyPolicy(findings: readonly Finding[], policy: ScanPolicy, to
     failing: [],
     ignored: [],
     expiredIgnores,
-    counts: Object.fromEntries(SEVERITIES.map((s) => [s, 0])) as Record<Severity, number>,
+    counts: countBySeverity([]),
   };
   for (const finding of findings) {
     for (const expired of expiredIgnores)

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { type Finding, SEVERITIES, type Severity } from './findings.js';
+import { countBySeverity, type Finding, SEVERITIES, type Severity } from './findings.js';
 
 /**
  * What GitHub code scanning accepts (docs.github.com, "SARIF support for code scanning" and "SARIF results
@@ -186,8 +186,7 @@ function truncation(
   reasons: SarifTruncation['reasons'],
   limits: SarifLimits,
 ): SarifTruncation {
-  const dropped = Object.fromEntries(SEVERITIES.map((s) => [s, 0])) as Record<Severity, number>;
-  for (const finding of all) dropped[finding.severity] += 1;
+  const dropped = countBySeverity(all);
   for (const finding of kept) dropped[finding.severity] -= 1;
   return { reasons, total: all.length, kept: kept.length, dropped, limits };
 }

@@ -147,7 +147,7 @@ export interface DbState {
 }
 
 /** Where the database lives and the environment the scanner needs to find it. */
-export function scannerEnv(scanner: Scanner, dbDir: string, offline: boolean): NodeJS.ProcessEnv {
+export function scannerEnv(scanner: Scanner, dbDir: string): NodeJS.ProcessEnv {
   if (scanner === 'trivy') return { ...process.env };
   return {
     ...process.env,
@@ -156,7 +156,6 @@ export function scannerEnv(scanner: Scanner, dbDir: string, offline: boolean): N
     GRYPE_DB_AUTO_UPDATE: 'false',
     GRYPE_DB_VALIDATE_AGE: 'false',
     GRYPE_CHECK_FOR_APP_UPDATE: 'false',
-    ...(offline ? { GRYPE_DB_REQUIRE_UPDATE_CHECK: 'false' } : {}),
   };
 }
 
@@ -171,7 +170,7 @@ export async function databaseBuiltAt(tool: InstalledScanner, dir: string): Prom
   }
   try {
     const out = await runTool(tool.path, ['db', 'status', '-o', 'json'], 60_000, {
-      env: scannerEnv('grype', dir, true),
+      env: scannerEnv('grype', dir),
     });
     const built = new Date(JSON.parse(out).built);
     return Number.isNaN(built.getTime()) ? undefined : built;
@@ -199,7 +198,7 @@ export async function updateDatabase(
         const args = ['image', '--download-db-only', '--no-progress', '--cache-dir', dir];
         await runTool(tool.path, source ? [...args, '--db-repository', source] : args, DB_TIMEOUT_MS);
       } else {
-        const env = scannerEnv('grype', dir, false);
+        const env = scannerEnv('grype', dir);
         if (source) env.GRYPE_DB_UPDATE_URL = source;
         await runTool(tool.path, ['db', 'update'], DB_TIMEOUT_MS, { env });
       }
@@ -274,7 +273,7 @@ export async function runScan(
 ): Promise<void> {
   try {
     await runTool(tool.path, scanArgs(tool, target, output, dbDir, offline), SCAN_TIMEOUT_MS, {
-      env: scannerEnv(tool.scanner, dbDir, offline),
+      env: scannerEnv(tool.scanner, dbDir),
     });
   } catch (e) {
     const message = (e as Error).message;

@@ -11,3 +11,13 @@ export function configurationError(fn: () => unknown): ConfigurationError {
   }
   throw new Error('expected a ConfigurationError');
 }
+
+/** What `promise` rejects with (fails the test when it resolves). */
+export async function rejection(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error('expected a rejection');
+}

@@ -35680,6 +35680,14 @@ const input = {
             .map((s) => s.trim())
             .filter(Boolean);
     },
+    /** One item per line, trimmed, blank lines dropped: for paths and URLs, which may hold commas. */
+    lineList(raw, name) {
+        return raw
+            .get(name)
+            .split(/\r?\n/)
+            .map((s) => s.trim())
+            .filter(Boolean);
+    },
     /** Lines kept whole (gates contain commas inside function calls). */
     lines(raw, name) {
         return raw.get(name);
@@ -35817,12 +35825,14 @@ const GLOB_CHARS = /[*?[{]/;
  * The files an input names: paths or globs (`*`, `?`, `[abc]`, `{a,b}`, and `**` for any depth), resolved
  * from the working directory; the matches of each glob sorted, duplicates dropped. A pattern that matches no
  * file is an error naming it: an empty merge or an artifact downloaded to another folder must not pass.
- * Pure JavaScript, for commands that should not load the data engine (whose glob serves the data inputs).
+ * Pure JavaScript, so a command that needs no data engine (a merge of reports) does not load one.
  */
 function expandPaths(patterns, name) {
     const files = [];
     for (const pattern of patterns) {
         const absolute = resolve(pattern);
+        if (!GLOB_CHARS.test(pattern) && !isFile(absolute) && existsSync(absolute))
+            throw new ConfigurationError(`${pattern} is not a file`, where(name));
         const matches = GLOB_CHARS.test(pattern) ? globFiles(absolute) : isFile(absolute) ? [absolute] : [];
         if (matches.length === 0) {
             const what = GLOB_CHARS.test(pattern)

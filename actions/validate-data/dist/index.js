@@ -33336,10 +33336,6 @@ class Engine {
         this.instance.closeSync();
         (0,external_node_fs_.rmSync)(this.spillDir, { recursive: true, force: true });
     }
-    async glob(pattern) {
-        const result = await this.conn.runAndReadAll(`SELECT file FROM glob(${literal(pattern)}) ORDER BY file`);
-        return result.getRowsJS().map((row) => String(row[0]));
-    }
     /** Column names in file order. */
     async columns(file) {
         if (file.format !== 'parquet') {
@@ -33583,11 +33579,11 @@ function dataError(e, file) {
 }
 const firstLine = (s) => s.split('\n')[0];
 
+// EXTERNAL MODULE: ./src/runtime/inputs.ts
+var inputs = __nccwpck_require__(2291);
 ;// CONCATENATED MODULE: ./src/data/files.ts
 
 
-
-const GLOB_CHARS = /[*?[{]/;
 function formatOf(path) {
     const lower = path.toLowerCase();
     const gzip = lower.endsWith('.gz');
@@ -33602,24 +33598,10 @@ function formatOf(path) {
  * Expands the `data` input (paths, globs, one per line or comma-separated) into files, in the
  * order given and sorted within a glob, so that row numbers and reports are reproducible.
  */
-async function expandDataInput(spec, engine, input = 'data') {
+function expandDataInput(spec, input = 'data') {
     if (spec.length === 0)
         throw new errors/* ConfigurationError */.j1('no data file given: set it to a CSV/TSV/Parquet path or glob', `input "${input}"`);
-    const files = [];
-    for (const entry of spec) {
-        const paths = GLOB_CHARS.test(entry) ? await engine.glob((0,external_node_path_.resolve)(entry)) : [(0,external_node_path_.resolve)(entry)];
-        if (paths.length === 0)
-            throw new errors/* ConfigurationError */.j1(`the pattern "${entry}" matches no file`, `input "${input}"`);
-        for (const path of paths.sort()) {
-            if (!(0,external_node_fs_.existsSync)(path))
-                throw new errors/* ConfigurationError */.j1(`file not found: ${entry}; check the path (relative paths are resolved from ${process.cwd()})`, `input "${input}"`);
-            if (!(0,external_node_fs_.statSync)(path).isFile())
-                throw new errors/* ConfigurationError */.j1(`${entry} is not a file`, `input "${input}"`);
-            if (!files.some((f) => f.path === path))
-                files.push({ path, ...formatOf(path) });
-        }
-    }
-    return files;
+    return (0,inputs/* expandPaths */.pR)(spec, input).map((path) => ({ path, ...formatOf(path) }));
 }
 
 // EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
@@ -35082,8 +35064,6 @@ function loadGates(inline, file) {
 
 // EXTERNAL MODULE: ./src/report/json.ts + 2 modules
 var json = __nccwpck_require__(9689);
-// EXTERNAL MODULE: ./src/runtime/inputs.ts
-var inputs = __nccwpck_require__(2291);
 ;// CONCATENATED MODULE: ./src/schema/table-schema.ts
 
 
@@ -36092,7 +36072,7 @@ const validateData = {
 async function load(engine, inputs, logger) {
     const sides = [];
     for (const [name, spec] of Object.entries(inputs)) {
-        const files = await expandDataInput(spec, engine, name);
+        const files = expandDataInput(spec, name);
         sides.push({ name, files, header: await engine.sharedColumns(files) });
     }
     const what = sides.map((s) => `${s.name} (${s.files.length} file${s.files.length === 1 ? '' : 's'})`);
@@ -37496,9 +37476,10 @@ async function runAction(command) {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   Dy: () => (/* binding */ inlineOrFile),
-/* harmony export */   hF: () => (/* binding */ input)
+/* harmony export */   hF: () => (/* binding */ input),
+/* harmony export */   pR: () => (/* binding */ expandPaths)
 /* harmony export */ });
-/* unused harmony exports recording, parseHeaders, safeUrl, redactUrl, expandPaths */
+/* unused harmony exports recording, parseHeaders, safeUrl, redactUrl */
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3024);
 /* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__nccwpck_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6760);
@@ -37527,6 +37508,14 @@ const input = {
         return raw
             .get(name)
             .split(/[\n,]/)
+            .map((s) => s.trim())
+            .filter(Boolean);
+    },
+    /** One item per line, trimmed, blank lines dropped: for paths and URLs, which may hold commas. */
+    lineList(raw, name) {
+        return raw
+            .get(name)
+            .split(/\r?\n/)
             .map((s) => s.trim())
             .filter(Boolean);
     },
@@ -37667,18 +37656,20 @@ const GLOB_CHARS = /[*?[{]/;
  * The files an input names: paths or globs (`*`, `?`, `[abc]`, `{a,b}`, and `**` for any depth), resolved
  * from the working directory; the matches of each glob sorted, duplicates dropped. A pattern that matches no
  * file is an error naming it: an empty merge or an artifact downloaded to another folder must not pass.
- * Pure JavaScript, for commands that should not load the data engine (whose glob serves the data inputs).
+ * Pure JavaScript, so a command that needs no data engine (a merge of reports) does not load one.
  */
 function expandPaths(patterns, name) {
     const files = [];
     for (const pattern of patterns) {
-        const absolute = resolve(pattern);
+        const absolute = (0,node_path__WEBPACK_IMPORTED_MODULE_1__.resolve)(pattern);
+        if (!GLOB_CHARS.test(pattern) && !isFile(absolute) && (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.existsSync)(absolute))
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConfigurationError */ .j1(`${pattern} is not a file`, where(name));
         const matches = GLOB_CHARS.test(pattern) ? globFiles(absolute) : isFile(absolute) ? [absolute] : [];
         if (matches.length === 0) {
             const what = GLOB_CHARS.test(pattern)
                 ? `the pattern "${pattern}" matches no file`
                 : `file not found: ${pattern}`;
-            throw new ConfigurationError(`${what} (relative paths are resolved from ${process.cwd()})`, where(name));
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConfigurationError */ .j1(`${what} (relative paths are resolved from ${process.cwd()})`, where(name));
         }
         for (const file of matches)
             if (!files.includes(file))
@@ -37688,15 +37679,15 @@ function expandPaths(patterns, name) {
 }
 function isFile(path) {
     try {
-        return statSync(path).isFile();
+        return (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.statSync)(path).isFile();
     }
     catch {
         return false;
     }
 }
 function globFiles(absolute) {
-    const { root } = parse(absolute);
-    const segments = absolute.slice(root.length).split(sep).filter(Boolean);
+    const { root } = (0,node_path__WEBPACK_IMPORTED_MODULE_1__.parse)(absolute);
+    const segments = absolute.slice(root.length).split(node_path__WEBPACK_IMPORTED_MODULE_1__.sep).filter(Boolean);
     // A trailing ** means every file below, as it does in DuckDB's glob and in most shells.
     if (segments[segments.length - 1] === '**')
         segments.push('*');
@@ -37712,12 +37703,12 @@ function walk(dir, segments, found) {
     }
     const [head, ...rest] = segments;
     if (!GLOB_CHARS.test(head)) {
-        walk(join(dir, head), rest, found);
+        walk((0,node_path__WEBPACK_IMPORTED_MODULE_1__.join)(dir, head), rest, found);
         return;
     }
     let entries;
     try {
-        entries = readdirSync(dir);
+        entries = (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.readdirSync)(dir);
     }
     catch {
         return; // not a folder, or unreadable: nothing matches below it
@@ -37725,7 +37716,7 @@ function walk(dir, segments, found) {
     if (head === '**') {
         walk(dir, rest, found);
         for (const entry of entries) {
-            const path = join(dir, entry);
+            const path = (0,node_path__WEBPACK_IMPORTED_MODULE_1__.join)(dir, entry);
             if (isDirectory(path))
                 walk(path, segments, found);
         }
@@ -37734,11 +37725,11 @@ function walk(dir, segments, found) {
     const pattern = segmentPattern(head);
     for (const entry of entries)
         if (pattern.test(entry))
-            walk(join(dir, entry), rest, found);
+            walk((0,node_path__WEBPACK_IMPORTED_MODULE_1__.join)(dir, entry), rest, found);
 }
 function isDirectory(path) {
     try {
-        return statSync(path).isDirectory();
+        return (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.statSync)(path).isDirectory();
     }
     catch {
         return false;

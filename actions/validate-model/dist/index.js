@@ -33413,10 +33413,6 @@ class Engine {
         this.instance.closeSync();
         (0,external_node_fs_.rmSync)(this.spillDir, { recursive: true, force: true });
     }
-    async glob(pattern) {
-        const result = await this.conn.runAndReadAll(`SELECT file FROM glob(${literal(pattern)}) ORDER BY file`);
-        return result.getRowsJS().map((row) => String(row[0]));
-    }
     /** Column names in file order. */
     async columns(file) {
         if (file.format !== 'parquet') {
@@ -33660,11 +33656,11 @@ function dataError(e, file) {
 }
 const firstLine = (s) => s.split('\n')[0];
 
+// EXTERNAL MODULE: ./src/runtime/inputs.ts
+var inputs = __nccwpck_require__(2291);
 ;// CONCATENATED MODULE: ./src/data/files.ts
 
 
-
-const GLOB_CHARS = /[*?[{]/;
 function formatOf(path) {
     const lower = path.toLowerCase();
     const gzip = lower.endsWith('.gz');
@@ -33679,24 +33675,10 @@ function formatOf(path) {
  * Expands the `data` input (paths, globs, one per line or comma-separated) into files, in the
  * order given and sorted within a glob, so that row numbers and reports are reproducible.
  */
-async function expandDataInput(spec, engine, input = 'data') {
+function expandDataInput(spec, input = 'data') {
     if (spec.length === 0)
         throw new errors/* ConfigurationError */.j1('no data file given: set it to a CSV/TSV/Parquet path or glob', `input "${input}"`);
-    const files = [];
-    for (const entry of spec) {
-        const paths = GLOB_CHARS.test(entry) ? await engine.glob((0,external_node_path_.resolve)(entry)) : [(0,external_node_path_.resolve)(entry)];
-        if (paths.length === 0)
-            throw new errors/* ConfigurationError */.j1(`the pattern "${entry}" matches no file`, `input "${input}"`);
-        for (const path of paths.sort()) {
-            if (!(0,external_node_fs_.existsSync)(path))
-                throw new errors/* ConfigurationError */.j1(`file not found: ${entry}; check the path (relative paths are resolved from ${process.cwd()})`, `input "${input}"`);
-            if (!(0,external_node_fs_.statSync)(path).isFile())
-                throw new errors/* ConfigurationError */.j1(`${entry} is not a file`, `input "${input}"`);
-            if (!files.some((f) => f.path === path))
-                files.push({ path, ...formatOf(path) });
-        }
-    }
-    return files;
+    return (0,inputs/* expandPaths */.pR)(spec, input).map((path) => ({ path, ...formatOf(path) }));
 }
 
 // EXTERNAL MODULE: ./src/gates/evaluate.ts
@@ -35976,8 +35958,6 @@ function buildTensor(ort, feed, batch, columnIndex) {
 
 // EXTERNAL MODULE: ./src/report/json.ts + 1 modules
 var json = __nccwpck_require__(9205);
-// EXTERNAL MODULE: ./src/runtime/inputs.ts
-var inputs = __nccwpck_require__(2291);
 // EXTERNAL MODULE: ./src/report/types.ts
 var types = __nccwpck_require__(2563);
 ;// CONCATENATED MODULE: ./src/commands/validate-model-shards.ts
@@ -36451,7 +36431,7 @@ const validateModel = {
 };
 async function validate_model_evaluate(inputs, gates, engine, logger) {
     const started = performance.now();
-    const files = await expandDataInput(inputs.data, engine);
+    const files = expandDataInput(inputs.data);
     const header = await engine.sharedColumns(files);
     for (const [column, name] of [
         [inputs.labelColumn, 'label-column'],
@@ -38184,6 +38164,14 @@ const input = {
             .map((s) => s.trim())
             .filter(Boolean);
     },
+    /** One item per line, trimmed, blank lines dropped: for paths and URLs, which may hold commas. */
+    lineList(raw, name) {
+        return raw
+            .get(name)
+            .split(/\r?\n/)
+            .map((s) => s.trim())
+            .filter(Boolean);
+    },
     /** Lines kept whole (gates contain commas inside function calls). */
     lines(raw, name) {
         return raw.get(name);
@@ -38321,12 +38309,14 @@ const GLOB_CHARS = /[*?[{]/;
  * The files an input names: paths or globs (`*`, `?`, `[abc]`, `{a,b}`, and `**` for any depth), resolved
  * from the working directory; the matches of each glob sorted, duplicates dropped. A pattern that matches no
  * file is an error naming it: an empty merge or an artifact downloaded to another folder must not pass.
- * Pure JavaScript, for commands that should not load the data engine (whose glob serves the data inputs).
+ * Pure JavaScript, so a command that needs no data engine (a merge of reports) does not load one.
  */
 function expandPaths(patterns, name) {
     const files = [];
     for (const pattern of patterns) {
         const absolute = (0,node_path__WEBPACK_IMPORTED_MODULE_1__.resolve)(pattern);
+        if (!GLOB_CHARS.test(pattern) && !isFile(absolute) && (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.existsSync)(absolute))
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConfigurationError */ .j1(`${pattern} is not a file`, where(name));
         const matches = GLOB_CHARS.test(pattern) ? globFiles(absolute) : isFile(absolute) ? [absolute] : [];
         if (matches.length === 0) {
             const what = GLOB_CHARS.test(pattern)
